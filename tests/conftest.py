@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny offline checkpoints saved to disk and synthetic images.
+
+Checkpoints are built once per test session and loaded through the same path a user's
+``--model DIR`` (or hub id) takes.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+torch.manual_seed(0)
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def tiny_sam_dir(tmp_path_factory):
+    from vfm.testing.tiny_models import build_sam
+
+    return build_sam(tmp_path_factory.mktemp("models") / "tiny-sam", image_size=256, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_sam_hq_dir(tmp_path_factory):
+    from vfm.testing.tiny_models import build_sam
+
+    return build_sam(tmp_path_factory.mktemp("models") / "tiny-sam-hq", image_size=256, seed=1, hq=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_sam2_dir(tmp_path_factory):
+    from vfm.testing.tiny_models import build_sam2
+
+    return build_sam2(tmp_path_factory.mktemp("models") / "tiny-sam2", image_size=256, seed=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_segmenter(tiny_sam_dir):
+    from vfm.tasks.segment import Segmenter
+
+    return Segmenter.load(str(tiny_sam_dir), device="cpu", precision="fp32")
+
+
+def make_image(height: int = 120, width: int = 200, seed: int = 0) -> np.ndarray:
+    """A synthetic RGB image with a few flat shapes on a gradient (non-square by default)."""
+    rng = np.random.RandomState(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    img = np.stack([xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1), np.full_like(xx, 90)], -1)
+    for _ in range(4):
+        cx, cy = rng.randint(0, width), rng.randint(0, height)
+        r = rng.randint(min(height, width) // 8, min(height, width) // 3)
+        color = rng.randint(0, 255, 3)
+        img[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = color
+    return img.astype(np.uint8)
+
+
+@pytest.fixture
+def image_array() -> np.ndarray:
+    return make_image()
+
+
+@pytest.fixture
+def image_path(tmp_path, image_array):
+    path = tmp_path / "image.png"
+    Image.fromarray(image_array).save(path)
+    return path

@@ -1,0 +1,3 @@
+from vfm.cli.main import entry
+
+entry()

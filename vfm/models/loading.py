@@ -1,0 +1,51 @@
+"""Load a promptable segmentation model (SAM, SlimSAM, SAM-HQ, SAM 2) by alias, hub id or directory."""
+
+from __future__ import annotations
+
+import torch
+
+from vfm.models.promptable import PromptableModel
+from vfm.models.registry import load_pretrained, read_hub_json, resolve
+from vfm.runtime import resolve_device, resolve_precision, tune_allocator
+
+
+def load_promptable(
+    name: str, *, device: str | torch.device | None = None, precision: str = "auto"
+) -> PromptableModel:
+    """Load a SAM-family model and wrap it in its adapter.
+
+    ``precision`` sets the image encoder's autocast dtype ("auto": bf16 where the hardware has it).
+    The prompt encoder and mask decoder always run in fp32.
+    """
+    resolved = resolve(name, task="segment")
+    dev = resolve_device(device)
+    dtype = resolve_precision(precision, dev)
+    if dev.type == "cpu":
+        tune_allocator()
+    processor_config = read_hub_json(resolved.source, "preprocessor_config.json", name=resolved.name)
+    if resolved.family in ("sam", "sam-hq"):
+        from vfm.models.sam import SamAdapter, SamHQAdapter, sam_preprocessing
+
+        if resolved.family == "sam":
+            from transformers import SamModel as cls
+
+            adapter = SamAdapter
+        else:
+            from transformers import SamHQModel as cls
+
+            adapter = SamHQAdapter
+        model = load_pretrained(cls.from_pretrained, resolved)
+        prep = sam_preprocessing(model.config, processor_config)
+    elif resolved.family == "sam2":
+        from transformers import Sam2Model
+
+        from vfm.models.sam2 import Sam2Adapter, sam2_preprocessing
+
+        model = load_pretrained(Sam2Model.from_pretrained, resolved)
+        prep = sam2_preprocessing(model.config, processor_config)
+        adapter = Sam2Adapter
+    else:  # resolve(task="segment") only lets segment families through
+        raise AssertionError(resolved.family)
+    wrapped = adapter(model, prep, dev, dtype)
+    wrapped.name = resolved.name
+    return wrapped

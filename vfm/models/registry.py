@@ -1,0 +1,312 @@
+"""Model registry: short alias, Hugging Face hub id or local directory -> a model family and source.
+
+Every model vfm runs is a transformers checkpoint. ``resolve(name)`` says where it comes from and
+which family adapter loads it; ``load_pretrained`` does the loading with one error policy: try the
+local cache first (no network), then the hub; when neither works, the error names the model and
+says how to get it onto the machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from vfm.errors import ModelError, ModelNotFoundError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered alias."""
+
+    alias: str
+    hub_id: str
+    family: str  # adapter family, e.g. "sam", "sam-hq", "sam2", "grounding-dino", "clip"
+    task: str  # "segment", "detect", "classify", "embed", "semantic"
+    description: str
+
+
+_ALIASES: dict[str, ModelSpec] = {}
+
+
+def register_alias(alias: str, hub_id: str, family: str, task: str, description: str) -> ModelSpec:
+    spec = ModelSpec(alias, hub_id, family, task, description)
+    _ALIASES[alias] = spec
+    return spec
+
+
+# Promptable segmentation ----------------------------------------------------------------------
+register_alias("sam-vit-base", "facebook/sam-vit-base", "sam", "segment", "SAM ViT-B (91M), Meta, 2023")
+register_alias("sam-vit-large", "facebook/sam-vit-large", "sam", "segment", "SAM ViT-L (308M), Meta, 2023")
+register_alias("sam-vit-huge", "facebook/sam-vit-huge", "sam", "segment", "SAM ViT-H (636M), Meta, 2023")
+register_alias("slimsam-77", "nielsr/slimsam-77-uniform", "sam", "segment", "SlimSAM, 77% pruned SAM ViT-B (9.3M)")
+register_alias("slimsam-50", "nielsr/slimsam-50-uniform", "sam", "segment", "SlimSAM, 50% pruned SAM ViT-B (26.8M)")
+register_alias("sam-hq-vit-base", "syscv-community/sam-hq-vit-base", "sam-hq", "segment", "SAM-HQ ViT-B: sharper mask boundaries")
+register_alias("sam-hq-vit-large", "syscv-community/sam-hq-vit-large", "sam-hq", "segment", "SAM-HQ ViT-L")
+register_alias("sam-hq-vit-huge", "syscv-community/sam-hq-vit-huge", "sam-hq", "segment", "SAM-HQ ViT-H")
+register_alias("sam2.1-hiera-tiny", "facebook/sam2.1-hiera-tiny", "sam2", "segment", "SAM 2.1 Hiera-T (39M), images")
+register_alias("sam2.1-hiera-small", "facebook/sam2.1-hiera-small", "sam2", "segment", "SAM 2.1 Hiera-S (46M), images")
+register_alias("sam2.1-hiera-base-plus", "facebook/sam2.1-hiera-base-plus", "sam2", "segment", "SAM 2.1 Hiera-B+ (81M), images")
+register_alias("sam2.1-hiera-large", "facebook/sam2.1-hiera-large", "sam2", "segment", "SAM 2.1 Hiera-L (224M), images")
+
+# Open-vocabulary detection -------------------------------------------------------------------
+register_alias("grounding-dino-tiny", "IDEA-Research/grounding-dino-tiny", "grounding-dino", "detect", "Grounding DINO Swin-T (172M): text prompt -> boxes")
+register_alias("grounding-dino-base", "IDEA-Research/grounding-dino-base", "grounding-dino", "detect", "Grounding DINO Swin-B (233M): text prompt -> boxes")
+register_alias("owlv2-base", "google/owlv2-base-patch16-ensemble", "owlv2", "detect", "OWLv2 ViT-B/16: open-vocabulary and image-guided detection")
+register_alias("owlv2-large", "google/owlv2-large-patch14-ensemble", "owlv2", "detect", "OWLv2 ViT-L/14: open-vocabulary and image-guided detection")
+register_alias("owlvit-base-32", "google/owlvit-base-patch32", "owlvit", "detect", "OWL-ViT ViT-B/32: open-vocabulary detection")
+register_alias("owlvit-base-16", "google/owlvit-base-patch16", "owlvit", "detect", "OWL-ViT ViT-B/16: open-vocabulary detection")
+
+# Zero-shot classification, tagging, embeddings ------------------------------------------------
+register_alias("clip-vit-base-32", "openai/clip-vit-base-patch32", "clip", "classify", "CLIP ViT-B/32: zero-shot classification, tags, embeddings")
+register_alias("clip-vit-large-14", "openai/clip-vit-large-patch14", "clip", "classify", "CLIP ViT-L/14: zero-shot classification, tags, embeddings")
+register_alias("siglip-base", "google/siglip-base-patch16-224", "siglip", "classify", "SigLIP ViT-B/16 224: sigmoid zero-shot classification")
+register_alias("siglip2-base", "google/siglip2-base-patch16-224", "siglip", "classify", "SigLIP 2 ViT-B/16 224: sigmoid zero-shot classification")
+register_alias("dinov2-small", "facebook/dinov2-small", "dinov2", "embed", "DINOv2 ViT-S/14: visual features for search and near-duplicates")
+register_alias("dinov2-base", "facebook/dinov2-base", "dinov2", "embed", "DINOv2 ViT-B/14: visual features for search and near-duplicates")
+
+# Closed-set semantic segmentation (votes for labels of masks) ---------------------------------
+register_alias("mask2former-ade", "facebook/mask2former-swin-large-ade-semantic", "mask2former", "semantic", "Mask2Former Swin-L, ADE20K 150 classes")
+register_alias("mask2former-coco-panoptic", "facebook/mask2former-swin-large-coco-panoptic", "mask2former", "semantic", "Mask2Former Swin-L, COCO panoptic 133 classes")
+register_alias("oneformer-ade", "shi-labs/oneformer_ade20k_swin_large", "oneformer", "semantic", "OneFormer Swin-L, ADE20K 150 classes")
+register_alias("oneformer-coco", "shi-labs/oneformer_coco_swin_large", "oneformer", "semantic", "OneFormer Swin-L, COCO 133 classes")
+
+#: transformers ``model_type`` -> vfm family.
+MODEL_TYPE_FAMILY: dict[str, str] = {
+    "sam": "sam",
+    "sam_hq": "sam-hq",
+    "sam2": "sam2",
+    "grounding-dino": "grounding-dino",
+    "owlv2": "owlv2",
+    "owlvit": "owlvit",
+    "clip": "clip",
+    "siglip": "siglip",
+    "siglip2": "siglip",
+    "dinov2": "dinov2",
+    "mask2former": "mask2former",
+    "oneformer": "oneformer",
+}
+
+
+def register_model_type(model_type: str, family: str) -> None:
+    """Declare that checkpoints with this transformers ``model_type`` load with ``family``."""
+    MODEL_TYPE_FAMILY[model_type] = family
+
+
+def list_models(task: str | None = None) -> list[ModelSpec]:
+    """Registered aliases, optionally for one task, in registration order."""
+    return [s for s in _ALIASES.values() if task is None or s.task == task]
+
+
+def get_alias(alias: str) -> ModelSpec | None:
+    return _ALIASES.get(alias)
+
+
+def is_cached(hub_id: str) -> bool:
+    """True when the checkpoint's config is in the local Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(hub_id, "config.json")
+    except Exception:  # malformed id etc.
+        return False
+    return isinstance(found, str) and os.path.exists(found)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a model comes from."""
+
+    name: str  # what the user typed
+    source: str  # local directory or hub id, passed to from_pretrained
+    family: str
+    spec: ModelSpec | None
+    is_local: bool
+
+    def describe(self) -> str:
+        if self.spec is not None:
+            return f"'{self.name}' ({self.spec.hub_id})"
+        return f"'{self.name}'"
+
+
+def resolve(name: str, *, task: str | None = None) -> Resolved:
+    """Resolve an alias, hub id or local directory to its source and family.
+
+    Raises:
+        ModelError: unknown alias, or a directory without a transformers config.
+        ModelNotFoundError: a hub id that is neither cached nor reachable.
+    """
+    if not name or not str(name).strip():
+        raise ModelError("no model given; pass an alias (see `vfm models`), a hub id or a local directory")
+    name = str(name).strip()
+    spec = _ALIASES.get(name)
+    if spec is not None:
+        _check_task(name, spec.family, task)
+        return Resolved(name, spec.hub_id, spec.family, spec, False)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir() or not (path / "config.json").is_file():
+            raise ModelError(
+                f"'{name}' is not a saved transformers checkpoint (a directory with config.json); "
+                "save one with model.save_pretrained(dir)"
+            )
+        config = json.loads((path / "config.json").read_text())
+        family = _family_from_config(name, config)
+        _check_task(name, family, task)
+        return Resolved(name, str(path), family, None, True)
+    if "/" not in name or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        known = ", ".join(s.alias for s in list_models(task)) or "none"
+        raise ModelError(
+            f"unknown model '{name}': not an alias, a hub id (org/name) or an existing directory; "
+            f"aliases{' for ' + task if task else ''}: {known}"
+        )
+    config = read_hub_json(name, "config.json", required=True)
+    family = _family_from_config(name, config)
+    _check_task(name, family, task)
+    return Resolved(name, name, family, None, False)
+
+
+#: vfm family -> the tasks its models can serve (``resolve(name, task=...)`` checks this).
+FAMILY_TASKS: dict[str, tuple[str, ...]] = {
+    "sam": ("segment",),
+    "sam-hq": ("segment",),
+    "sam2": ("segment",),
+    "grounding-dino": ("detect",),
+    "owlv2": ("detect",),
+    "owlvit": ("detect",),
+    "clip": ("classify", "embed"),
+    "siglip": ("classify", "embed"),
+    "dinov2": ("embed",),
+    "mask2former": ("semantic",),
+    "oneformer": ("semantic",),
+}
+
+
+def _check_task(name: str, family: str, task: str | None) -> None:
+    if task is None:
+        return
+    tasks = FAMILY_TASKS.get(family, ())
+    if task not in tasks:
+        options = ", ".join(s.alias for s in list_models(task))
+        raise ModelError(
+            f"model '{name}' is a {family} model ({'/'.join(tasks) or 'unknown task'}), not usable to {task}; "
+            f"try one of: {options}"
+        )
+
+
+def _family_from_config(name: str, config: dict[str, Any]) -> str:
+    model_type = config.get("model_type")
+    family = MODEL_TYPE_FAMILY.get(model_type or "")
+    if family is None:
+        supported = ", ".join(sorted(MODEL_TYPE_FAMILY))
+        raise ModelError(f"model '{name}' has model_type '{model_type}', which vfm does not support (supported: {supported})")
+    return family
+
+
+@functools.lru_cache(maxsize=1)
+def hub_online(timeout: float = 3.0) -> bool:
+    """False when HF_HUB_OFFLINE is set or the hub endpoint cannot be reached within ``timeout``.
+
+    Checked once per process so an offline machine fails in seconds instead of retrying for minutes.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false", "no"):
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _not_found(name: str, hub_id: str, reason: str) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"model '{name}' could not be loaded: it is not in the local Hugging Face cache and the hub "
+        f"could not be reached or has no such repository ({reason}); on a connected machine run "
+        f"`hf download {hub_id}` and copy the cache (~/.cache/huggingface, or $HF_HOME) here, "
+        "or pass --model /path/to/a/directory saved with save_pretrained"
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def read_hub_json(source: str, filename: str, *, required: bool = False, name: str | None = None) -> dict[str, Any] | None:
+    """Read a JSON file of a checkpoint (local dir or hub id; cache first, then the hub)."""
+    path = Path(source)
+    if path.is_dir():
+        f = path / filename
+        if f.is_file():
+            return json.loads(f.read_text())
+        if required:
+            raise ModelError(f"'{source}' has no {filename}")
+        return None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    last: BaseException | None = None
+    for local_only in (True, False):
+        if not local_only and not hub_online():
+            break
+        try:
+            return json.loads(Path(hf_hub_download(source, filename, local_files_only=local_only)).read_text())
+        except LocalEntryNotFoundError as exc:
+            last = exc
+        except EntryNotFoundError:
+            if required:
+                raise ModelError(f"hub repository '{source}' has no {filename}; is it a transformers checkpoint?")
+            return None
+        except RepositoryNotFoundError as exc:
+            raise _not_found(name or source, source, "repository not found") from exc
+        except Exception as exc:  # offline, timeout, not cached
+            last = exc
+    if required:
+        raise _not_found(name or source, source, "offline" if not hub_online() else _short(last) if last else "offline")
+    return None
+
+
+def load_pretrained(loader: Callable[..., Any], resolved: Resolved, **kwargs: Any) -> Any:
+    """Call ``loader(source, **kwargs)`` (a ``from_pretrained``) cache-first, then online.
+
+    Loading is strict: missing weights are an error, not a silently random-initialised layer.
+    """
+    last: BaseException | None = None
+    attempts = (True,) if resolved.is_local else (True, False)
+    for local_only in attempts:
+        if not local_only and not hub_online():
+            break
+        try:
+            model, info = loader(resolved.source, local_files_only=local_only, output_loading_info=True, **kwargs)
+        except OSError as exc:
+            last = exc
+            continue
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ModelError(f"model {resolved.describe()} could not be loaded: {_short(exc)}") from exc
+        missing = [k for k in info.get("missing_keys", []) if not _ignorable_missing(k)]
+        if missing:
+            raise ModelError(
+                f"checkpoint {resolved.describe()} is missing {len(missing)} weights (e.g. {missing[0]}); "
+                "it does not match this model type"
+            )
+        mismatched = info.get("mismatched_keys", [])
+        if mismatched:
+            raise ModelError(f"checkpoint {resolved.describe()} has weights of the wrong shape (e.g. {mismatched[0]})")
+        return model
+    if resolved.is_local:
+        raise ModelError(f"model directory '{resolved.source}' could not be loaded: {_short(last)}")
+    hub_id = resolved.spec.hub_id if resolved.spec else resolved.source
+    raise _not_found(resolved.name, hub_id, "the hub is unreachable or HF_HUB_OFFLINE is set" if not hub_online() else _short(last))
+
+
+def _ignorable_missing(key: str) -> bool:
+    # Non-persistent buffers some configs list as missing although they are computed at init.
+    return key.endswith(("position_ids", "num_batches_tracked"))

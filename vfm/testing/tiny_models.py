@@ -1,0 +1,109 @@
+"""Tiny random-weight checkpoints, built offline and saved like a user's download.
+
+Tests and benchmarks load them through the same path a hub id takes (``--model DIR``). Sizes are
+kept small (hidden 32-64, 1-2 layers) so a checkpoint builds in well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+def _reinit(model: torch.nn.Module, seed: int, std: float = 0.02) -> None:
+    """Re-initialise weights with a realistic spread (SamConfig's vision std is 1e-10)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() >= 2:
+                p.copy_(torch.randn(p.shape, generator=g) * std)
+            elif "weight" in name and ("norm" in name or "layer_norm" in name):
+                p.fill_(1.0)
+            elif "bias" in name:
+                p.zero_()
+
+
+def _write_sam_processor(out: Path, longest: int) -> None:
+    (out / "preprocessor_config.json").write_text(json.dumps({
+        "image_processor_type": "SamImageProcessor",
+        "do_resize": True, "size": {"longest_edge": longest}, "resample": 2,
+        "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+        "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
+        "do_pad": True, "pad_size": {"height": longest, "width": longest}, "mask_size": {"longest_edge": longest // 4},
+    }))
+
+
+def sam_config(*, image_size: int = 1024, hidden: int = 64, layers: int = 2, heads: int = 2,
+               out_channels: int = 32, hq: bool = False, vit_b: bool = False):
+    """A SAM (or SAM-HQ) config. ``vit_b=True`` gives the real ViT-B encoder/decoder sizes."""
+    if hq:
+        from transformers import SamHQConfig as Config, SamHQMaskDecoderConfig as Dec, SamHQPromptEncoderConfig as Pe, SamHQVisionConfig as Vis
+    else:
+        from transformers import SamConfig as Config, SamMaskDecoderConfig as Dec, SamPromptEncoderConfig as Pe, SamVisionConfig as Vis
+    if vit_b:
+        vision = Vis(image_size=image_size)  # defaults are ViT-B: 768 hidden, 12 layers
+        vision_kw = {}
+        return Config(vision_config=vision.to_dict(), prompt_encoder_config=Pe(image_size=image_size).to_dict(),
+                      mask_decoder_config=Dec().to_dict(), **vision_kw)
+    global_attn = [1] if layers > 1 else [0]
+    vision = Vis(
+        image_size=image_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+        output_channels=out_channels, window_size=4, global_attn_indexes=global_attn, mlp_dim=hidden * 2,
+        num_pos_feats=out_channels // 2,
+    )
+    pe = Pe(hidden_size=out_channels, image_size=image_size, image_embedding_size=image_size // 16, mask_input_channels=8)
+    dec_kw = dict(hidden_size=out_channels, mlp_dim=out_channels * 2, num_hidden_layers=2, num_attention_heads=2,
+                  iou_head_hidden_dim=out_channels)
+    if hq:
+        dec_kw["vit_dim"] = hidden
+    dec = Dec(**dec_kw)
+    return Config(vision_config=vision.to_dict(), prompt_encoder_config=pe.to_dict(), mask_decoder_config=dec.to_dict())
+
+
+def build_sam(out_dir: str | Path, *, seed: int = 0, hq: bool = False, processor: bool = True, **config_kw) -> Path:
+    """Build a tiny SAM / SAM-HQ checkpoint in ``out_dir`` (config, safetensors, processor config)."""
+    if hq:
+        from transformers import SamHQModel as Model
+    else:
+        from transformers import SamModel as Model
+    torch.manual_seed(seed)
+    config = sam_config(hq=hq, **config_kw)
+    model = Model(config).eval()
+    _reinit(model, seed)
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    if processor:
+        _write_sam_processor(out, config.vision_config.image_size)
+    return out
+
+
+def build_sam2(out_dir: str | Path, *, seed: int = 0, image_size: int = 256, processor: bool = True) -> Path:
+    """Build a tiny SAM 2 image checkpoint (Hiera backbone with small stages)."""
+    from transformers import Sam2Config, Sam2HieraDetConfig, Sam2Model, Sam2VisionConfig
+
+    torch.manual_seed(seed)
+    backbone = Sam2HieraDetConfig(
+        hidden_size=16, num_attention_heads=1, blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[16, 32, 64, 128],
+        num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4], global_attention_blocks=[3],
+        image_size=[image_size, image_size], window_positional_embedding_background_size=[4, 4],
+    )
+    vision = Sam2VisionConfig(backbone_config=backbone.to_dict(), backbone_channel_list=[128, 64, 32, 16], fpn_hidden_size=32,
+                              backbone_feature_sizes=[[image_size // 4] * 2, [image_size // 8] * 2, [image_size // 16] * 2])
+    config = Sam2Config(
+        vision_config=vision.to_dict(),
+        prompt_encoder_config={"hidden_size": 32, "image_size": image_size, "patch_size": 16, "mask_input_channels": 8},
+        mask_decoder_config={"hidden_size": 32, "mlp_dim": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                             "iou_head_hidden_dim": 32},
+    )
+    model = Sam2Model(config).eval()
+    _reinit(model, seed)
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    if processor:
+        (out / "preprocessor_config.json").write_text(json.dumps({
+            "image_processor_type": "Sam2ImageProcessorFast", "size": {"height": image_size, "width": image_size},
+            "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
+        }))
+    return out
