@@ -98,6 +98,9 @@ def load_image(source: ImageSource, *, max_pixels: int | None = None, name: str 
                 raise ImageError(
                     f"'{label}' is not a readable image (supported: JPEG, PNG, WebP, TIFF, BMP, GIF)"
                 ) from exc
+            except (OSError, SyntaxError, ValueError, EOFError) as exc:
+                reason = str(exc) or type(exc).__name__
+                raise ImageError(f"image '{label}' is corrupt or truncated ({reason}); re-export or remove it") from exc
             _check_pixels(image.width, image.height, limit, label)
             return _decode(image, label)
     finally:
