@@ -1,0 +1,99 @@
+"""`vfm classify IMAGE --model M --labels "a, b, c" [--template "a photo of a {}."] [--top-k K] --json`.
+
+Zero-shot classification. CLIP models give a softmax over the labels (scores sum to 1); SigLIP
+models give an independent sigmoid per label, sigmoid(logit_scale * cosine + logit_bias), which do
+not sum to 1. JSON: {"image": {"width", "height", "file_name"}, "labels": [{"name", "score"}...],
+"activation": "softmax"|"sigmoid", "model": M}, labels sorted by score.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from vfm.cli.common import add_output_options, add_runtime_options, out_dir, print_json, write_json
+from vfm.errors import PromptError
+
+DEFAULT_MODEL = "clip-vit-base-32"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("classify", help="zero-shot image classification with CLIP or SigLIP",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("image", help="image file (JPEG, PNG, WebP, TIFF, BMP, GIF)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"CLIP/SigLIP alias, hub id or local directory (default {DEFAULT_MODEL})")
+    p.add_argument("--labels", required=True, help='label names separated by commas, e.g. "cat, dog, remote control"')
+    p.add_argument("--template", default="a photo of a {}.",
+                   help='prompt template with {} where the label goes (default "a photo of a {}.")')
+    p.add_argument("--top-k", type=int, default=None, metavar="K", help="print only the K best labels (default all)")
+    add_runtime_options(p)
+    p.set_defaults(precision="fp32")
+    add_output_options(p)
+    p.set_defaults(func=run)
+
+
+def check_top_k(k: int | None) -> int | None:
+    if k is not None and k < 1:
+        raise PromptError(f"--top-k {k} must be at least 1")
+    return k
+
+
+def labels_document(image, labels, model: str) -> dict:
+    doc = {"image": {"width": image.width, "height": image.height, "file_name": image.name}}
+    doc.update(labels.to_json())
+    doc["model"] = model
+    return doc
+
+
+def draw_labels(pixels, labels):
+    """The image with a box of "name score" lines in the top-left corner."""
+    from PIL import Image, ImageDraw
+
+    out = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(out)
+    y = 2
+    for name, score in zip(labels.names, labels.scores):
+        text = f"{name} {score:.2f}"
+        box = draw.textbbox((4, y), text)
+        draw.rectangle(box, fill=(255, 255, 255))
+        draw.text((4, y), text, fill=(0, 0, 0))
+        y = box[3] + 2
+    return out
+
+
+def write_outputs(args, image, labels, doc) -> None:
+    d = out_dir(args.out)
+    draw_labels(image.pixels, labels.top(10)).save(d / "overlay.png")
+    write_json(d / "result.json", doc)
+
+
+def print_text(args, image, labels, what: str) -> None:
+    if args.quiet:
+        return
+    print(f"{what} for {image.width}x{image.height} image '{args.image}' ({labels.activation}):")
+    for name, score in zip(labels.names, labels.scores):
+        print(f"  {score:.4f}  {name}")
+    if args.out:
+        print(f"wrote overlay.png and result.json to {args.out}")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from vfm.io.image import load_image
+    from vfm.tasks.classes import parse_classes
+    from vfm.tasks.classify import Classifier, check_template
+
+    top_k = check_top_k(args.top_k)
+    template = check_template(args.template)
+    names = parse_classes(args.labels, what="label list")
+    image = load_image(args.image, max_pixels=args.max_pixels, name=Path(args.image).name)
+    clf = Classifier.load(args.model, device=args.device, precision=args.precision)
+    labels = clf.classify(image, names, template=template).top(top_k)
+    doc = labels_document(image, labels, args.model)
+    if args.out:
+        write_outputs(args, image, labels, doc)
+    if args.json:
+        print_json(doc)
+    else:
+        print_text(args, image, labels, "labels")
+    return 0
