@@ -39,7 +39,7 @@ def _reinit(model: torch.nn.Module, seed: int, std: float = 0.1) -> None:
 
 
 # ---------------------------------------------------------------------------------------- CLIP
-def clip_tokenizer(max_length: int = 16):
+def clip_tokenizer(max_length: int = 64):
     """A byte-level BPE tokenizer in CLIP's format (``</w>`` suffix); known words are one token."""
     from transformers import CLIPTokenizer
 
@@ -63,7 +63,7 @@ def clip_tokenizer(max_length: int = 16):
 
 
 def build_clip(out_dir: str | Path, *, seed: int = 0, image_size: int = 32, patch_size: int = 8, hidden: int = 32,
-               projection_dim: int = 24, layers: int = 1, max_length: int = 16) -> Path:
+               projection_dim: int = 24, layers: int = 1, max_length: int = 64) -> Path:
     """A tiny CLIPModel (ViT image tower, text transformer) with CLIPTokenizer and CLIPImageProcessor."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
@@ -89,7 +89,7 @@ def build_clip(out_dir: str | Path, *, seed: int = 0, image_size: int = 32, patc
 
 
 # -------------------------------------------------------------------------------------- SigLIP
-def siglip_tokenizer(max_length: int = 16):
+def siglip_tokenizer(max_length: int = 64):
     """A lower-casing word-level tokenizer (letters as fallback words) that appends ``</s>``."""
     from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordLevel
@@ -107,7 +107,7 @@ def siglip_tokenizer(max_length: int = 16):
 
 
 def build_siglip(out_dir: str | Path, *, seed: int = 0, image_size: int = 32, patch_size: int = 8, hidden: int = 32,
-                 layers: int = 1, max_length: int = 16) -> Path:
+                 layers: int = 1, max_length: int = 64) -> Path:
     """A tiny SiglipModel with a fast word-level tokenizer and SiglipImageProcessor."""
     from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipProcessor
 
