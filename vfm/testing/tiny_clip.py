@@ -130,3 +130,33 @@ def build_siglip(out_dir: str | Path, *, seed: int = 0, image_size: int = 32, pa
     image_processor = SiglipImageProcessor(size={"height": image_size, "width": image_size})
     SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
     return out
+
+
+# ---------------------------------------------------------------------------------- Mask2Former
+#: Class names of the tiny semantic model, ADE20K style ("name, synonym").
+SEMANTIC_LABELS = ("wall", "building, edifice", "sky", "floor, flooring", "tree", "cat", "dog", "person, individual")
+
+
+def build_mask2former(out_dir: str | Path, *, seed: int = 0, labels=SEMANTIC_LABELS, num_queries: int = 10,
+                      hidden: int = 32, shortest_edge: int = 64) -> Path:
+    """A tiny Mask2FormerForUniversalSegmentation (Swin backbone) with its image processor."""
+    from transformers import Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor, SwinConfig
+
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    backbone = SwinConfig(image_size=224, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2],
+                          window_size=4, out_features=["stage1", "stage2", "stage3", "stage4"])
+    labels = list(labels)
+    config = Mask2FormerConfig(
+        backbone_config=backbone.to_dict(), num_queries=num_queries, hidden_dim=hidden, mask_feature_size=hidden,
+        feature_size=hidden, encoder_layers=1, decoder_layers=2, num_attention_heads=2, encoder_feedforward_dim=hidden * 2,
+        dim_feedforward=hidden * 2, common_stride=4, id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)}, use_timm_backbone=False,
+    )
+    model = Mask2FormerForUniversalSegmentation(config).eval()
+    _reinit(model, seed, std=0.05)
+    model.save_pretrained(out)
+    Mask2FormerImageProcessor(size={"shortest_edge": shortest_edge, "longest_edge": shortest_edge * 3 // 2},
+                              ignore_index=255, do_reduce_labels=False).save_pretrained(out)
+    return out
