@@ -160,19 +160,34 @@ def test_synonym_matrix_and_vote_shares():
     assert majority[0] == "building" and majority[2] == "wall"
 
 
-def test_semantic_segmenter_matches_transformers_postprocessing(m2f_dir):
+@pytest.fixture(scope="module")
+def oneformer_dir(tmp_path_factory):
+    from vfm.testing.tiny_clip import build_oneformer
+
+    return build_oneformer(tmp_path_factory.mktemp("models") / "tiny-oneformer", seed=2)
+
+
+@pytest.mark.parametrize("kind", ["m2f", "oneformer"])
+def test_semantic_segmenter_matches_transformers_postprocessing(kind, request):
     import torch
-    from transformers import AutoImageProcessor, Mask2FormerForUniversalSegmentation
+    from transformers import AutoProcessor, Mask2FormerForUniversalSegmentation, OneFormerForUniversalSegmentation
 
     from vfm.models.semantic import SemanticSegmenter
 
-    seg = SemanticSegmenter.load(str(m2f_dir), device="cpu")
+    model_dir = request.getfixturevalue(f"{kind}_dir")
+    seg = SemanticSegmenter.load(str(model_dir), device="cpu")
+    assert seg.family == ("mask2former" if kind == "m2f" else "oneformer")
     image = make_image(90, 130, seed=3)
     ours = seg.segment(image)
-    proc = AutoImageProcessor.from_pretrained(m2f_dir)
-    model = Mask2FormerForUniversalSegmentation.from_pretrained(m2f_dir).eval()
+    proc = AutoProcessor.from_pretrained(model_dir)
+    if kind == "m2f":
+        model = Mask2FormerForUniversalSegmentation.from_pretrained(model_dir).eval()
+        enc = proc(images=[image], return_tensors="pt")
+    else:
+        model = OneFormerForUniversalSegmentation.from_pretrained(model_dir).eval()
+        enc = proc(images=[image], task_inputs=["semantic"], return_tensors="pt")
     with torch.no_grad():
-        out = model(**proc(images=[image], return_tensors="pt"))
+        out = model(**{k: v for k, v in enc.items() if isinstance(v, torch.Tensor)})
     ref = proc.post_process_semantic_segmentation(out, target_sizes=[image.shape[:2]])[0].numpy()
     assert ours.shape == image.shape[:2]
     # transformers resizes through a fixed 384x384 map first; only boundary pixels may differ.
@@ -237,3 +252,22 @@ def test_apply_labels_with_classes_and_vocabulary(clip_dir, m2f_dir, instances, 
     args = parse(["--classes", "cat, building", "--classifier", str(clip_dir), "--semantic-model", str(m2f_dir)])
     voted, categories = apply_labels(args, image, instances)
     assert categories == ["cat", "building"] and "semantic_label" in voted.data
+
+
+def test_oneformer_votes(clip, oneformer_dir, instances):
+    from vfm.models.semantic import SemanticSegmenter
+
+    seg = SemanticSegmenter.load(str(oneformer_dir), device="cpu")
+    image = make_image(seed=0)
+    out = MaskLabeler(clip, seg, semantic_weight=1.0).label(image, instances, ["wall", "sky", "tree", "cat", "dog"])
+    shares, majority = vote_shares(seg.segment(image), seg.class_names, instances, ["wall", "sky", "tree", "cat", "dog"])
+    np.testing.assert_array_equal(out.class_ids, shares.argmax(1))
+    assert out.data["semantic_label"] == majority
+
+
+def test_wrong_semantic_model(clip_dir):
+    from vfm.errors import ModelError
+    from vfm.models.semantic import SemanticSegmenter
+
+    with pytest.raises(ModelError, match="not usable to semantic"):
+        SemanticSegmenter.load(str(clip_dir), device="cpu")

@@ -160,3 +160,38 @@ def build_mask2former(out_dir: str | Path, *, seed: int = 0, labels=SEMANTIC_LAB
     Mask2FormerImageProcessor(size={"shortest_edge": shortest_edge, "longest_edge": shortest_edge * 3 // 2},
                               ignore_index=255, do_reduce_labels=False).save_pretrained(out)
     return out
+
+
+def build_oneformer(out_dir: str | Path, *, seed: int = 0, labels=SEMANTIC_LABELS, num_queries: int = 10,
+                    hidden: int = 32, shortest_edge: int = 64, text_length: int = 77) -> Path:
+    """A tiny OneFormerForUniversalSegmentation (Swin backbone, task-token text encoder) with its processor."""
+    from transformers import (OneFormerConfig, OneFormerForUniversalSegmentation, OneFormerImageProcessor,
+                              OneFormerProcessor, SwinConfig)
+
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = clip_tokenizer(text_length)
+    labels = list(labels)
+    backbone = SwinConfig(image_size=224, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2],
+                          window_size=4, out_features=["stage1", "stage2", "stage3", "stage4"])
+    config = OneFormerConfig(
+        backbone_config=backbone.to_dict(), num_queries=num_queries, hidden_dim=hidden, conv_dim=hidden, mask_dim=hidden,
+        encoder_feedforward_dim=hidden * 2, dim_feedforward=hidden * 2, encoder_layers=1, decoder_layers=2,
+        num_attention_heads=2, text_encoder_width=hidden, text_encoder_num_layers=1, text_encoder_vocab_size=len(tokenizer),
+        text_encoder_context_length=text_length, task_seq_len=text_length, text_encoder_n_ctx=16,
+        text_encoder_proj_layers=1, query_dec_layers=1, id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)}, common_stride=4, use_timm_backbone=False,
+    )
+    model = OneFormerForUniversalSegmentation(config).eval()
+    _reinit(model, seed, std=0.05)
+    model.save_pretrained(out)
+    metadata = {str(i): name for i, name in enumerate(labels)}
+    metadata["thing_ids"] = list(range(len(labels)))
+    image_processor = OneFormerImageProcessor(
+        size={"shortest_edge": shortest_edge, "longest_edge": shortest_edge * 3 // 2}, ignore_index=255,
+        do_reduce_labels=False, num_text=num_queries, metadata=metadata, class_info_file=None,
+    )
+    OneFormerProcessor(image_processor=image_processor, tokenizer=tokenizer, max_seq_length=text_length,
+                       task_seq_length=text_length).save_pretrained(out)
+    return out
