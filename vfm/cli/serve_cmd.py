@@ -1,0 +1,68 @@
+"""`vfm serve [--host 127.0.0.1] [--port 8000] [--segmenter M] [--detector M] [--classifier M]
+[--api-key KEY | env VFM_API_KEY] [--max-upload-mb N] [--max-pixels N]`.
+
+An HTTP server with the click-to-segment web page at / , the JSON API under /v1 (OpenAPI schema
+at /openapi.json, docs at /docs), /healthz, /readyz and /metrics. Models load on first use
+(--preload loads them at start).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from vfm.errors import PromptError
+from vfm.server.config import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("serve", help="HTTP API and click-to-segment web page",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--segmenter", default=DEFAULT_SEGMENTER, help=f"SAM-family model (default {DEFAULT_SEGMENTER})")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector for detect/ground (default {DEFAULT_DETECTOR})")
+    p.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"CLIP/SigLIP for classify/tag (default {DEFAULT_CLASSIFIER})")
+    p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 (default: env VFM_API_KEY)")
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload in MB (default 50)")
+    p.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default 100M)")
+    p.add_argument("--cache-mb", type=float, default=1024.0, help="memory for cached embeddings in MB (default 1024)")
+    p.add_argument("--concurrency", type=int, default=2, help="model calls running at once per model (default 2)")
+    p.add_argument("--max-waiting", type=int, default=64, help="requests that may wait per model before 503 (default 64)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="image encoder precision")
+    p.add_argument("--preload", action="store_true", help="load the models at start instead of on first use")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=run)
+
+
+def build_config(args):
+    from vfm.server.config import ServerConfig
+
+    if not 0 < args.port < 65536:
+        raise PromptError(f"--port {args.port} is not a port number (1-65535)")
+    if args.max_upload_mb <= 0:
+        raise PromptError(f"--max-upload-mb must be positive, got {args.max_upload_mb:g}")
+    if args.max_pixels is not None and args.max_pixels <= 0:
+        raise PromptError(f"--max-pixels must be positive, got {args.max_pixels}")
+    if args.concurrency < 1 or args.max_waiting < 0:
+        raise PromptError("--concurrency must be at least 1 and --max-waiting at least 0")
+    return ServerConfig(
+        segmenter=args.segmenter, detector=args.detector, classifier=args.classifier,
+        api_key=args.api_key or ServerConfig.api_key_from_env(), max_upload_mb=args.max_upload_mb,
+        max_pixels=args.max_pixels, device=args.device, precision=args.precision,
+        embedding_cache_bytes=int(args.cache_mb * 1048576), concurrency=args.concurrency,
+        max_waiting=args.max_waiting, preload=args.preload,
+    )
+
+
+def run(args) -> int:
+    import uvicorn
+
+    from vfm.server.app import create_app
+
+    config = build_config(args)
+    app = create_app(config)
+    print(f"vfm serve: http://{args.host}:{args.port}/ (API docs at /docs)"
+          + (" — API key required" if config.api_key else ""), flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0

@@ -1,0 +1,42 @@
+"""Server settings (what `vfm serve` flags set)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_SEGMENTER = "sam-vit-base"
+DEFAULT_DETECTOR = "grounding-dino-tiny"
+DEFAULT_CLASSIFIER = "clip-vit-base-32"
+
+
+@dataclass
+class ServerConfig:
+    """Everything the app needs; ``None`` models fall back to the defaults above."""
+
+    segmenter: str = DEFAULT_SEGMENTER
+    detector: str = DEFAULT_DETECTOR
+    classifier: str = DEFAULT_CLASSIFIER
+    api_key: str | None = None
+    max_upload_mb: float = 50.0
+    max_pixels: int | None = None  # None: vfm's default (100M, env VFM_MAX_PIXELS)
+    device: str | None = None
+    precision: str = "auto"
+    #: bytes of decoded images kept for /v1/images/{id} (LRU); embeddings have their own LRU in the Segmenter
+    image_cache_bytes: int = 1 << 30
+    embedding_cache_bytes: int = 1 << 30
+    #: low-res logits kept for mask_input_id refinement (each 256x256 float32 = 256 KiB)
+    logits_cache_items: int = 512
+    #: model calls running at once per model, and requests allowed to wait for one (then 503)
+    concurrency: int = 2
+    max_waiting: int = 64
+    embed_on_upload: bool = True
+    preload: bool = False
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @classmethod
+    def api_key_from_env(cls) -> str | None:
+        return os.environ.get("VFM_API_KEY") or None

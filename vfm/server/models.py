@@ -1,0 +1,137 @@
+"""Lazily loaded models, one holder per role, with bounded concurrency.
+
+Each holder loads its model on first use (once, under a lock). Model work runs in the threadpool;
+at most ``concurrency`` calls run at once per model and at most ``max_waiting`` more may wait —
+beyond that the request is answered 503 at once instead of joining an unbounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Callable
+
+from starlette.concurrency import run_in_threadpool
+
+from vfm.errors import VfmError
+
+
+class BusyError(VfmError):
+    """Too many requests are waiting for a model."""
+
+    http_status = 503
+
+
+class ModelHolder:
+    def __init__(self, role: str, name: str | None, loader: Callable[[], Any], *, concurrency: int, max_waiting: int):
+        self.role = role
+        self.name = name
+        self._loader = loader
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._concurrency = max(1, int(concurrency))
+        self._sem: asyncio.Semaphore | None = None
+        self.max_waiting = int(max_waiting)
+        self.waiting = 0
+        self.running = 0
+        self.rejected = 0
+        self.load_error: str | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def get(self) -> Any:
+        """The model, loading it now if needed (blocking; call from a worker thread)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    try:
+                        self._model = self._loader()
+                        self.load_error = None
+                    except VfmError as exc:
+                        self.load_error = str(exc)
+                        raise
+        return self._model
+
+    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(model, *args, **kwargs)`` in the threadpool under this model's concurrency bound."""
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self._concurrency)
+        if self._sem.locked() and self.waiting >= self.max_waiting:
+            self.rejected += 1
+            raise BusyError(f"the {self.role} is busy ({self.waiting} requests waiting); retry in a moment")
+        self.waiting += 1
+        try:
+            await self._sem.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            return await run_in_threadpool(lambda: fn(self.get(), *args, **kwargs))
+        finally:
+            self.running -= 1
+            self._sem.release()
+
+    def status(self) -> dict[str, Any]:
+        return {"model": self.name, "loaded": self.loaded, "running": self.running, "waiting": self.waiting,
+                "rejected": self.rejected, **({"error": self.load_error} if self.load_error else {})}
+
+
+class Models:
+    """The holders of one app: segmenter, detector, grounder (detector + segmenter), classifier, tagger."""
+
+    def __init__(self, config):
+        c = config
+        kw = dict(concurrency=c.concurrency, max_waiting=c.max_waiting)
+        self.config = config
+
+        def load_segmenter():
+            from vfm.tasks.segment import Segmenter
+
+            return Segmenter.load(c.segmenter, device=c.device, precision=c.precision, cache_bytes=c.embedding_cache_bytes)
+
+        def load_detector():
+            from vfm.tasks.detect import Detector
+
+            return Detector.load(c.detector, device=c.device, precision=c.precision)
+
+        def load_classifier():
+            from vfm.tasks.classify import Classifier
+
+            return Classifier.load(c.classifier, device=c.device)
+
+        def load_grounder():
+            from vfm.tasks.ground import Grounder
+
+            return Grounder(self.detector.get(), self.segmenter.get())
+
+        def load_tagger():
+            from vfm.tasks.tag import Tagger
+
+            return Tagger(self.classifier.get())
+
+        def load_everything():
+            try:
+                from vfm.tasks.everything import MaskGenerator
+            except ImportError as exc:
+                from vfm.errors import DependencyError
+
+                raise DependencyError("'segment everything' is not available in this vfm build") from exc
+            return MaskGenerator(self.segmenter.get())
+
+        self.segmenter = ModelHolder("segmenter", c.segmenter, load_segmenter, **kw)
+        self.detector = ModelHolder("detector", c.detector, load_detector, **kw)
+        self.classifier = ModelHolder("classifier", c.classifier, load_classifier, **kw)
+        # composite holders: their own bound (they call into the models above directly)
+        self.grounder = ModelHolder("grounder", f"{c.detector} + {c.segmenter}", load_grounder, **kw)
+        self.tagger = ModelHolder("tagger", c.classifier, load_tagger, **kw)
+        self.everything = ModelHolder("mask generator", c.segmenter, load_everything, concurrency=1,
+                                      max_waiting=c.max_waiting)
+
+    def base(self) -> list[ModelHolder]:
+        return [self.segmenter, self.detector, self.classifier]
+
+    def preload(self) -> None:
+        for h in self.base():
+            h.get()

@@ -1,0 +1,74 @@
+"""Operations: the web page, /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+
+from vfm.server.metrics import prometheus_text
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+async def index(request: Request):
+    from vfm.server.app import STATIC
+
+    return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+@router.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
+async def healthz():
+    return {"status": "ok"}
+
+
+def _loadable(holder, task: str) -> tuple[bool, str | None]:
+    if holder.loaded:
+        return True, None
+    from vfm.errors import VfmError
+    from vfm.models.registry import resolve
+
+    try:
+        resolve(holder.name, task=task)
+        return True, None
+    except VfmError as exc:
+        return False, str(exc)
+
+
+@router.get("/readyz", tags=["ops"], summary="Readiness: every configured model is loaded or loadable")
+async def readyz(request: Request):
+    models = request.app.state.models
+    out, ready = {}, True
+    for holder, task in ((models.segmenter, "segment"), (models.detector, "detect"), (models.classifier, "classify")):
+        ok, why = _loadable(holder, task)
+        ready &= ok
+        out[holder.role] = {"model": holder.name, "loaded": holder.loaded, "loadable": ok, **({"error": why} if why else {})}
+    return JSONResponse({"ready": ready, "models": out}, status_code=200 if ready else 503)
+
+
+def metrics_document(app) -> dict:
+    models = app.state.models
+    seg = models.segmenter
+    cache = {"embedding_hits": 0, "embedding_misses": 0, "embeddings_cached": 0, "embedding_bytes": 0}
+    if seg.loaded:
+        c = seg.get().cache
+        cache = {"embedding_hits": c.hits, "embedding_misses": c.misses, "embeddings_cached": len(c),
+                 "embedding_bytes": c.nbytes}
+    cache.update(app.state.store.stats())
+    holders = [models.segmenter, models.detector, models.classifier, models.grounder, models.tagger, models.everything]
+    return {
+        "uptime_s": round(time.time() - app.state.metrics.started, 1),
+        "routes": app.state.metrics.routes(),
+        "cache": cache,
+        "models": {h.role: h.status() for h in holders},
+    }
+
+
+@router.get("/metrics", tags=["ops"], summary="Requests, latency percentiles and cache counters (JSON or ?format=prometheus)")
+async def metrics(request: Request, format: str = "json"):
+    doc = metrics_document(request.app)
+    if format == "prometheus":
+        return PlainTextResponse(prometheus_text(doc), media_type="text/plain; version=0.0.4")
+    return doc

@@ -1,0 +1,107 @@
+"""Tasks on an uploaded image: detect, ground (text → masks), classify, tag, everything."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from vfm.server.parsing import names, optional_int, optional_number, read_json
+
+router = APIRouter(prefix="/v1/images/{image_id}", tags=["tasks"])
+
+
+def _labels_doc(stored, labels, model: str) -> dict:
+    doc = {"image": {"width": stored.image.width, "height": stored.image.height}}
+    if stored.file_name:
+        doc["image"]["file_name"] = stored.file_name
+    doc.update(labels.to_json())
+    doc["model"] = model
+    return doc
+
+
+@router.post("/detect", summary="Boxes of the given classes (Grounding DINO / OWL)")
+async def detect(image_id: str, request: Request):
+    """Body ``{"classes": "cat, dog" | [...], "box_threshold"?, "text_threshold"?}`` → `vfm detect --json`."""
+    from vfm.formats.coco import instances_to_document
+    from vfm.tasks.classes import parse_classes
+
+    body = await read_json(request)
+    stored = request.app.state.store.get(image_id)
+    classes = parse_classes(names(body, "classes"))
+    bt, tt = optional_number(body, "box_threshold"), optional_number(body, "text_threshold")
+    result = await request.app.state.models.detector.run(
+        lambda det: det.detect(stored.image.pixels, classes, box_threshold=bt, text_threshold=tt))
+    return instances_to_document(result, categories=classes)
+
+
+@router.post("/ground", summary="Masks of the given classes (detector boxes → segmenter)")
+async def ground(image_id: str, request: Request):
+    """Body ``{"classes": ..., "box_threshold"?, "text_threshold"?}`` → `vfm ground --json`."""
+    from vfm.formats.coco import instances_to_document
+    from vfm.tasks.classes import parse_classes
+
+    body = await read_json(request)
+    stored = request.app.state.store.get(image_id)
+    classes = parse_classes(names(body, "classes"))
+    bt, tt = optional_number(body, "box_threshold"), optional_number(body, "text_threshold")
+    result = await request.app.state.models.grounder.run(
+        lambda g: g.ground(stored.image, classes, box_threshold=bt, text_threshold=tt))
+    return instances_to_document(result, categories=classes)
+
+
+@router.post("/classify", summary="Zero-shot scores of the given labels (CLIP softmax / SigLIP sigmoid)")
+async def classify(image_id: str, request: Request):
+    """Body ``{"labels": "cat, dog" | [...], "template"?, "top_k"?}`` → `vfm classify --json`."""
+    from vfm.tasks.classes import parse_classes
+    from vfm.tasks.classify import DEFAULT_TEMPLATE, check_template
+    from vfm.tasks.tag import check_top_k
+
+    body = await read_json(request)
+    stored = request.app.state.store.get(image_id)
+    labels = parse_classes(names(body, "labels"), what="label list")
+    template = check_template(body.get("template", DEFAULT_TEMPLATE))
+    top_k = check_top_k(optional_int(body, "top_k"))
+    result = await request.app.state.models.classifier.run(
+        lambda clf: clf.classify(stored.image, labels, template=template).top(top_k))
+    return _labels_doc(stored, result, request.app.state.config.classifier)
+
+
+@router.post("/tag", summary="Tags from the built-in vocabulary")
+async def tag(image_id: str, request: Request):
+    """Body ``{"threshold"?, "top_k"?}`` (optional) → `vfm tag --json`."""
+    from vfm.tasks.tag import check_threshold, check_top_k
+
+    body = await read_json(request, optional=True)
+    stored = request.app.state.store.get(image_id)
+    threshold = check_threshold(optional_number(body, "threshold"))
+    top_k = check_top_k(optional_int(body, "top_k"))
+    holder = request.app.state.models.tagger
+
+    def work(tagger):
+        labels = tagger.tag(stored.image, threshold=threshold, top_k=top_k)
+        return labels, tagger.default_threshold if threshold is None else threshold
+
+    labels, used = await holder.run(work)
+    doc = _labels_doc(stored, labels, request.app.state.config.classifier)
+    doc["threshold"] = used
+    return doc
+
+
+@router.post("/everything", summary="Every object's mask (automatic mask generation)")
+async def everything(image_id: str, request: Request):
+    """Body ``{"points_per_side"?}`` (optional) → `vfm everything --json`."""
+    from vfm.formats.coco import instances_to_document
+
+    body = await read_json(request, optional=True)
+    stored = request.app.state.store.get(image_id)
+    pps = optional_int(body, "points_per_side")
+    holder = request.app.state.models.everything
+
+    def work(gen):
+        if pps is not None:
+            from vfm.tasks.everything import MaskGenerator
+
+            gen = MaskGenerator(gen.segmenter, points_per_side=pps)
+        return gen.generate(stored.image)
+
+    result = await holder.run(work)
+    return instances_to_document(result)
