@@ -1,0 +1,110 @@
+"""Image encoder: plain fp32 transformers vs vfm's default CPU path, and what it does to masks.
+
+    python bench/encoder.py [--reps 3] [--size 1024]
+
+Each variant runs in its own child process (so allocator settings, which are process-wide, are
+honest), alternating baseline / vfm / baseline / vfm ... on a SAM ViT-B sized model with random
+weights (std 0.02 init). Times are medians of the encoder call (vfm: `Segmenter.embed`, which also
+preprocesses). Then both embeddings go through the same fp32 decoder for a grid of 16 point prompts
+(multimask, 48 masks) and the mean mask IoU between the two is printed.
+
+Baseline: `SamModel.get_image_embeddings` in fp32 with glibc malloc untouched (VFM_TUNE_MALLOC=0).
+vfm default: `precision="auto"` (bf16 autocast on CPUs with native bf16 — AVX512-BF16/AMX — else
+fp32) with the runtime allocator tuning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np
+
+from _common import bench_image, median, vit_b_checkpoint
+
+
+def child(variant: str, size: int, out: str) -> None:
+    import torch
+
+    from vfm.tasks.segment import Segmenter
+
+    image = bench_image(size)
+    if variant == "baseline":
+        seg = Segmenter.load(str(vit_b_checkpoint()), device="cpu", precision="fp32")
+        pixel_values, _ = seg.model.preprocess(image)
+        with torch.inference_mode():
+            t = time.perf_counter()
+            emb = seg.model.model.get_image_embeddings(pixel_values)
+            dt = time.perf_counter() - t
+    else:
+        seg = Segmenter.load(str(vit_b_checkpoint()), device="cpu", precision="auto")
+        t = time.perf_counter()
+        _, e = seg.embed(image)
+        dt = time.perf_counter() - t
+        emb = e.tensors["image_embeddings"]
+    np.save(out, emb.float().numpy())
+    print(json.dumps({"seconds": dt, "encoder_dtype": str(seg.model.encoder_dtype)}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--child", choices=["baseline", "vfm"], help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args.child, args.size, args.out)
+
+    vit_b_checkpoint()  # build once before timing
+    tmp = Path(tempfile.mkdtemp())
+    times: dict[str, list[float]] = {"baseline": [], "vfm": []}
+    dtype = None
+    for rep in range(args.reps):
+        for variant in ("baseline", "vfm"):
+            env = dict(os.environ)
+            env["VFM_TUNE_MALLOC"] = "0" if variant == "baseline" else "1"
+            out = tmp / f"{variant}.npy"
+            r = subprocess.run([sys.executable, __file__, "--child", variant, "--size", str(args.size), "--out", str(out)],
+                               capture_output=True, text=True, env=env, check=True)
+            info = json.loads(r.stdout.strip().splitlines()[-1])
+            times[variant].append(info["seconds"])
+            if variant == "vfm":
+                dtype = info["encoder_dtype"]
+            print(f"rep {rep}: {variant:8s} {info['seconds']:.2f} s", flush=True)
+
+    import torch
+
+    from vfm.models.promptable import Embedding
+    from vfm.tasks.prompts import Prompt
+    from vfm.tasks.segment import Segmenter
+
+    seg = Segmenter.load(str(vit_b_checkpoint()), device="cpu", precision="fp32")
+    frame = seg.model.frame_for(args.size, args.size)
+    grid = [(args.size * (i + 0.5) / 4, args.size * (j + 0.5) / 4) for i in range(4) for j in range(4)]
+    prompts = [Prompt(points=[p]) for p in grid]
+    masks = {}
+    for variant in ("baseline", "vfm"):
+        emb = Embedding({"image_embeddings": torch.from_numpy(np.load(tmp / f"{variant}.npy"))}, frame)
+        masks[variant] = seg.predict_batch(prompts, multimask=True, image=emb).masks
+    ious = []
+    for a, b in zip(masks["baseline"], masks["vfm"]):
+        union = (a | b).sum()
+        ious.append(1.0 if union == 0 else (a & b).sum() / union)
+    base, fast = median(times["baseline"]), median(times["vfm"])
+    print(f"\nSAM ViT-B sized encoder, {args.size}x{args.size}, {torch.get_num_threads()} threads, {args.reps} reps (medians)")
+    print(f"fp32 transformers (plain malloc): {base:6.2f} s")
+    print(f"vfm default ({dtype}, tuned malloc): {fast:6.2f} s")
+    print(f"speed-up: {base / fast:.2f}x   mean mask IoU vs fp32: {np.mean(ious):.4f} (min {np.min(ious):.4f}, {len(ious)} masks)")
+
+
+if __name__ == "__main__":
+    main()
