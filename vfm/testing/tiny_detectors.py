@@ -68,11 +68,16 @@ def build_grounding_dino(
     out_dir: str | Path, *, seed: int = 0, image_size: int = 160, d_model: int = 32, num_queries: int = 30,
     vocab_size: int = 1400, swin_embed_dim: int = 16, swin_depths=(1, 1, 1, 1), swin_heads=(1, 1, 2, 2),
     text_hidden: int = 32, text_layers: int = 1, encoder_layers: int = 1, decoder_layers: int = 2,
+    full_size: bool = False,
 ) -> Path:
     """A tiny Grounding DINO (Swin backbone, BERT text encoder) with tokenizer and processor.
 
-    ``image_size`` is the processor's shortest edge (longest edge 4/3 of it).
+    ``image_size`` is the processor's shortest edge (longest edge 4/3 of it). ``full_size=True``
+    builds grounding-dino-tiny's architecture instead (Swin-T, BERT-base, d_model 256, 6+6 layers,
+    900 queries, 800x1333 input) with random weights, for benchmarks.
     """
+    if full_size:
+        return _build_grounding_dino_full(Path(out_dir), seed=seed, vocab_size=vocab_size)
     from transformers import (
         BertConfig, BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
         GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig,
@@ -99,6 +104,23 @@ def build_grounding_dino(
     vocab = {tok: i for i, tok in enumerate(bert_like_vocab(vocab_size))}
     tokenizer = BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=256)
     image_processor = GroundingDinoImageProcessor(size={"shortest_edge": image_size, "longest_edge": image_size * 4 // 3})
+    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
+def _build_grounding_dino_full(out: Path, *, seed: int, vocab_size: int) -> Path:
+    from transformers import (
+        BertConfig, BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig,
+    )
+
+    torch.manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    backbone = SwinConfig(window_size=7, out_features=["stage2", "stage3", "stage4"])  # Swin-T defaults
+    config = GroundingDinoConfig(backbone_config=backbone.to_dict(), text_config=BertConfig(vocab_size=vocab_size).to_dict())
+    GroundingDinoForObjectDetection(config).eval().save_pretrained(out)
+    tokenizer = BertTokenizer(vocab={t: i for i, t in enumerate(bert_like_vocab(vocab_size))}, model_max_length=256)
+    image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 800, "longest_edge": 1333})
     GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
     return out
 
@@ -140,7 +162,7 @@ def _clip_bpe_tokenizer(out: Path, max_length: int = 16):
 
 
 def _build_owl(out_dir: str | Path, v2: bool, *, seed: int, image_size: int, patch_size: int, hidden: int,
-               layers: int, max_length: int) -> Path:
+               layers: int, max_length: int, full_size: bool = False) -> Path:
     if v2:
         from transformers import (Owlv2Config as Config, Owlv2ForObjectDetection as Model,
                                   Owlv2ImageProcessor as ImageProcessor, Owlv2Processor as Processor)
@@ -156,9 +178,14 @@ def _build_owl(out_dir: str | Path, v2: bool, *, seed: int, image_size: int, pat
                        bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=tokenizer.pad_token_id)
     vision_config = dict(hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers, num_attention_heads=2,
                          image_size=image_size, patch_size=patch_size)
+    if full_size:  # the base checkpoints' architecture: ViT-B/16 (OWLv2 at 960 px), text width 512
+        image_size = 960 if v2 else 768
+        text_config.update(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8)
+        vision_config = dict(image_size=image_size, patch_size=16)
+        hidden = 512
     config = Config(text_config=text_config, vision_config=vision_config, projection_dim=hidden)
     model = Model(config).eval()
-    _reinit(model, seed, std=0.1)
+    _reinit(model, seed, std=0.02 if full_size else 0.1)
     model.save_pretrained(out)
     if v2:
         image_processor = ImageProcessor(size={"height": image_size, "width": image_size})
@@ -170,14 +197,14 @@ def _build_owl(out_dir: str | Path, v2: bool, *, seed: int, image_size: int, pat
 
 
 def build_owlv2(out_dir: str | Path, *, seed: int = 0, image_size: int = 64, patch_size: int = 16, hidden: int = 32,
-                layers: int = 1, max_length: int = 16) -> Path:
+                layers: int = 1, max_length: int = 16, full_size: bool = False) -> Path:
     """A tiny OWLv2 (image padded to a square, objectness head) with CLIP-style tokenizer and processor."""
     return _build_owl(out_dir, True, seed=seed, image_size=image_size, patch_size=patch_size, hidden=hidden,
-                      layers=layers, max_length=max_length)
+                      layers=layers, max_length=max_length, full_size=full_size)
 
 
 def build_owlvit(out_dir: str | Path, *, seed: int = 0, image_size: int = 64, patch_size: int = 16, hidden: int = 32,
-                 layers: int = 1, max_length: int = 16) -> Path:
+                layers: int = 1, max_length: int = 16, full_size: bool = False) -> Path:
     """A tiny OWL-ViT (image resized without padding) with CLIP-style tokenizer and processor."""
     return _build_owl(out_dir, False, seed=seed, image_size=image_size, patch_size=patch_size, hidden=hidden,
-                      layers=layers, max_length=max_length)
+                      layers=layers, max_length=max_length, full_size=full_size)
