@@ -30,6 +30,18 @@ def siglip_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def siglip2_dir(tmp_path_factory):
+    from vfm.testing.tiny_clip import build_siglip2
+
+    return build_siglip2(tmp_path_factory.mktemp("models") / "tiny-siglip2", seed=2)
+
+
+@pytest.fixture(scope="module")
+def siglip2(siglip2_dir):
+    return Classifier.load(str(siglip2_dir), device="cpu")
+
+
+@pytest.fixture(scope="module")
 def clip(clip_dir):
     return Classifier.load(str(clip_dir), device="cpu")
 
@@ -55,14 +67,14 @@ def reference_probs(model_dir, image, labels, template, siglip):
     return (logits.sigmoid() if siglip else logits.softmax(-1)).numpy()
 
 
-@pytest.mark.parametrize("kind", ["clip", "siglip"])
+@pytest.mark.parametrize("kind", ["clip", "siglip", "siglip2"])
 @pytest.mark.parametrize("template", ["a photo of a {}.", "{}"])
 def test_parity_with_transformers_forward(kind, template, request):
     clf = request.getfixturevalue(kind)
     model_dir = request.getfixturevalue(f"{kind}_dir")
     image = make_image(90, 130, seed=3)
     got = clf.classify(image, LABELS, template=template)
-    ref = reference_probs(model_dir, image, LABELS, template, kind == "siglip")
+    ref = reference_probs(model_dir, image, LABELS, template, kind != "clip")
     by_name = dict(zip(got.names, got.scores))
     np.testing.assert_allclose([by_name[n] for n in LABELS], ref, rtol=1e-4, atol=1e-6)
     assert got.activation == ("softmax" if kind == "clip" else "sigmoid")

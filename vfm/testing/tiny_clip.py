@@ -132,6 +132,31 @@ def build_siglip(out_dir: str | Path, *, seed: int = 0, image_size: int = 32, pa
     return out
 
 
+def build_siglip2(out_dir: str | Path, *, seed: int = 0, hidden: int = 32, layers: int = 1, max_length: int = 64,
+                  max_num_patches: int = 256) -> Path:
+    """A tiny Siglip2Model (NaFlex: variable aspect ratio, patch 16) with Siglip2ImageProcessor."""
+    from transformers import Siglip2Config, Siglip2ImageProcessor, Siglip2Model, Siglip2Processor
+
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = siglip_tokenizer(max_length)
+    text_config = dict(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2,
+                       num_hidden_layers=layers, num_attention_heads=2, max_position_embeddings=max_length,
+                       pad_token_id=0, eos_token_id=1, bos_token_id=None)
+    vision_config = dict(hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers, num_attention_heads=2,
+                         patch_size=16, num_patches=max_num_patches)
+    model = Siglip2Model(Siglip2Config(text_config=text_config, vision_config=vision_config)).eval()
+    _reinit(model, seed)
+    with torch.no_grad():
+        model.logit_scale.fill_(2.0)
+        model.logit_bias.fill_(-1.0)
+    model.save_pretrained(out)
+    image_processor = Siglip2ImageProcessor(patch_size=16, max_num_patches=max_num_patches)
+    Siglip2Processor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out
+
+
 # ---------------------------------------------------------------------------------- Mask2Former
 #: Class names of the tiny semantic model, ADE20K style ("name, synonym").
 SEMANTIC_LABELS = ("wall", "building, edifice", "sky", "floor, flooring", "tree", "cat", "dog", "person, individual")
