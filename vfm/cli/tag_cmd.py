@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from vfm.cli.classify_cmd import labels_document, print_text, write_outputs
+from vfm.cli.classify_cmd import fp32_by_default, labels_document, print_text, write_outputs
 from vfm.cli.common import add_output_options, add_runtime_options, print_json
 
 DEFAULT_MODEL = "clip-vit-base-32"
@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K",
                    help=f"at most K tags, best first (default {DEFAULT_TOP_K})")
     add_runtime_options(p)
-    p.set_defaults(precision="fp32")
+    fp32_by_default(p)
     add_output_options(p)
     p.set_defaults(func=run)
 
