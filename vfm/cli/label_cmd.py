@@ -1,0 +1,202 @@
+"""`vfm label SOURCE --classes "person, forklift" --out OUT [--task ground|detect|everything|tag] ...`
+
+Labels a whole folder (recursive), a text file listing image paths, or a glob, into datasets in OUT:
+COCO (coco.json), YOLO (yolo/), Label Studio (labelstudio.json) and PNG masks (masks/). State is
+kept in OUT/state.sqlite: rerun the same command after a crash or kill to finish the rest; the
+datasets are rewritten from the store at the end of every run. Unreadable images are listed in
+OUT/errors.jsonl and counted; the exit code is 0 when the run completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from vfm.errors import PromptError
+
+FORMATS = ("coco", "yolo", "labelstudio", "masks")
+OUTPUTS = ("coco.json", "labelstudio.json", "labelstudio_config.xml", "errors.jsonl", "summary.json", "yolo", "masks")
+
+
+def add_parser(sub) -> None:
+    from vfm.engine.tasks import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER, TASKS
+
+    p = sub.add_parser("label", help="auto-label a folder into COCO / YOLO / Label Studio / PNG datasets (resumable)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", metavar="SOURCE", help="a folder (recursive), a text file of image paths, or a glob")
+    p.add_argument("--out", required=True, metavar="OUT", help="output folder (datasets + state.sqlite)")
+    p.add_argument("--classes", default=None, help='class names, e.g. "person, forklift"')
+    p.add_argument("--vocabulary", metavar="FILE", default=None, help="class names, one per line (with or instead of --classes)")
+    p.add_argument("--task", choices=TASKS, default=None,
+                   help="ground (default with classes): boxes + masks; detect: boxes; everything (default without "
+                        "classes): every mask, named when classes are given; tag: image-level tags")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector for ground/detect (default {DEFAULT_DETECTOR})")
+    p.add_argument("--segmenter", default=DEFAULT_SEGMENTER, help=f"segmenter for ground/everything (default {DEFAULT_SEGMENTER})")
+    p.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"CLIP/SigLIP for tag/everything labels (default {DEFAULT_CLASSIFIER})")
+    p.add_argument("--box-threshold", type=float, default=None, metavar="T", help="detector box threshold 0..1")
+    p.add_argument("--text-threshold", type=float, default=None, metavar="T", help="Grounding DINO text threshold 0..1")
+    p.add_argument("--tag-threshold", type=float, default=None, metavar="T", help="tag score threshold 0..1 (--task tag)")
+    p.add_argument("--format", default="coco", help=f"comma-separated outputs from {', '.join(FORMATS)} (default coco)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="N local worker processes (default 1: this process)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run on Ray: a local cluster without ADDRESS, or an existing one (auto, ray://host:10001)")
+    p.add_argument("--overwrite", action="store_true", help="discard an existing run in OUT and start over")
+    ls = p.add_argument_group("Label Studio output")
+    ls.add_argument("--ls-from-name", default="label", help="from_name of the results (default label)")
+    ls.add_argument("--ls-to-name", default="image", help="to_name of the results (default image)")
+    ls.add_argument("--ls-masks", choices=["brush", "polygon"], default="brush", help="masks as brush RLE (default) or polygons")
+    ls.add_argument("--ls-image-prefix", default="/data/local-files/?d=", help="prefix of data.image (default /data/local-files/?d=)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="model precision (default auto)")
+    p.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default 100M)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(func=run)
+
+
+def parse_formats(text: str) -> list[str]:
+    formats = [f.strip().lower() for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise PromptError(f"--format '{text}' is not a list of {', '.join(FORMATS)}")
+    return list(dict.fromkeys(formats))
+
+
+def build_config(args) -> dict:
+    from vfm.cli.label_opts import label_classes
+    from vfm.engine.tasks import check_config
+    from vfm.tasks.detect import check_threshold
+
+    for name in ("box_threshold", "text_threshold", "tag_threshold"):
+        check_threshold(getattr(args, name), "--" + name.replace("_", "-"))
+    classes = label_classes(args)
+    task = args.task or ("ground" if classes else "everything")
+    src = args.source
+    config = {
+        "source": src if any(c in src for c in "*?[") and os.path.isabs(src) else os.path.abspath(src),
+        "task": task, "classes": classes,
+        "detector": args.detector if task in ("ground", "detect") else None,
+        "segmenter": args.segmenter if task in ("ground", "everything") else None,
+        "classifier": args.classifier if task == "tag" or (task == "everything" and classes) else None,
+        "box_threshold": args.box_threshold, "text_threshold": args.text_threshold,
+        "tag_threshold": args.tag_threshold if task == "tag" else None,
+        "precision": args.precision, "max_pixels": args.max_pixels,
+    }
+    check_config(config)
+    return config
+
+
+def check_formats(formats: list[str], task: str) -> None:
+    if task == "tag" and {"yolo", "masks"} & set(formats):
+        raise PromptError("--task tag makes image-level tags; write them with --format coco,labelstudio")
+    if task == "detect" and "masks" in formats:
+        raise PromptError("--task detect makes boxes only; drop 'masks' from --format or use --task ground")
+
+
+def run(args) -> int:
+    from vfm.engine.progress import Progress
+    from vfm.engine.report import summary, summary_line, write_errors, write_summary
+    from vfm.engine.source import open_source
+    from vfm.engine.state import Store, reset
+    from vfm.engine.tasks import categories_for
+
+    if args.workers < 1:
+        raise PromptError(f"--workers must be 1 or more, got {args.workers}")
+    formats = parse_formats(args.format)
+    config = build_config(args)
+    check_formats(formats, config["task"])
+    scan = open_source(args.source)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise PromptError(f"--out '{args.out}' exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if args.overwrite:
+        reset(out)
+        for name in OUTPUTS:
+            p = out / name
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    store = Store(out)
+    try:
+        store.check_config(config)
+        total = store.ingest(scan)
+        if total == 0:
+            raise PromptError(f"SOURCE '{args.source}' holds no image files (JPEG, PNG, WebP, TIFF, BMP, GIF)")
+        done = total - store.count("pending")
+        progress = Progress(total, done, enabled=False if args.quiet else None)
+        try:
+            if store.count("pending"):
+                if args.ray is not None:
+                    from vfm.engine.ray_runner import run_ray
+
+                    run_ray(store, config, address=args.ray or None, workers=args.workers, device=args.device,
+                            on_done=progress.advance)
+                else:
+                    from vfm.engine.runner import run_local
+
+                    run_local(store, config, workers=args.workers, device=args.device, on_done=progress.advance)
+        finally:
+            progress.close()
+        n_ann = finalize(store, config, formats, out, args)
+        doc = summary(store, n_ann)
+        write_summary(doc, out)
+        if not args.quiet:
+            print(summary_line(doc, str(out)))
+        return 0
+    finally:
+        store.close()
+
+
+def finalize(store, config: dict, formats: list[str], out: Path, args) -> int | None:
+    """Regenerate every requested dataset from the store (each replaced atomically)."""
+    from vfm.engine.report import write_errors
+    from vfm.engine.tasks import categories_for
+
+    categories = categories_for(config)
+    if config["task"] == "tag":
+        categories = []
+    n_ann = None
+    write_errors(store, out)
+    from vfm.formats.coco_dataset import write_coco
+
+    info = {"description": "vfm label", "task": config["task"], "source": config["source"]}
+    if "coco" in formats:
+        n_ann = write_coco(store, categories, out / "coco.json", info=info)
+    else:
+        from vfm.formats.coco_dataset import iter_annotations
+
+        n_ann = sum(1 for _ in iter_annotations(store.rows("done"), {}))
+    if "yolo" in formats:
+        from vfm.formats.yolo import write_yolo
+
+        root = config["source"] if os.path.isdir(config["source"]) else os.path.dirname(config["source"])
+        write_yolo(store, categories, out, root, segment=config["task"] != "detect")
+    if "labelstudio" in formats:
+        from vfm.formats._atomic import atomic_file
+        from vfm.formats.labelstudio import labeling_config, write_labelstudio
+
+        names = categories or _tag_names(store)
+        xml = labeling_config(names, config["task"], mask_format=args.ls_masks, from_name=args.ls_from_name,
+                              to_name=args.ls_to_name)
+        with atomic_file(out / "labelstudio_config.xml") as fh:
+            fh.write(xml)
+        write_labelstudio(store, categories, config["task"], out / "labelstudio.json", mask_format=args.ls_masks,
+                          from_name=args.ls_from_name, to_name=args.ls_to_name, image_prefix=args.ls_image_prefix)
+        if not args.quiet:
+            sys.stdout.write(f"Label Studio labeling config (also in {out / 'labelstudio_config.xml'}):\n{xml}")
+    if "masks" in formats:
+        from vfm.formats.masks import write_masks
+
+        write_masks(store, out)
+    return n_ann
+
+
+def _tag_names(store) -> list[str]:
+    import json
+
+    names: dict[str, None] = {}
+    for row in store.rows("done"):
+        for t in json.loads(row[5]).get("tags", []):
+            names.setdefault(t["name"], None)
+    return sorted(names)

@@ -1,0 +1,140 @@
+"""The per-image function of a labeling run, built from the run's options.
+
+``LabelTask.from_config(config)`` loads the models once (each worker process / Ray actor does this
+once); ``task(image_id, path)`` returns the record the state store keeps for that image::
+
+    {"id", "status": "done", "width", "height", "result": '{"annotations": [...]}'}   # or "tags"
+    {"id", "status": "error", "error": "<one sentence>"}                               # unreadable image
+
+Annotations are JSON-ready dicts: ``category`` (class name), ``bbox`` (COCO XYWH, pixels), ``area``,
+``score``, and ``segmentation`` (COCO compressed RLE) when the task makes masks.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from vfm.errors import PromptError, VfmError
+
+TASKS = ("ground", "detect", "everything", "tag")
+DEFAULT_DETECTOR = "grounding-dino-tiny"
+DEFAULT_SEGMENTER = "sam-vit-base"
+DEFAULT_CLASSIFIER = "clip-vit-base-32"
+
+#: Options that change results: stored in OUT and compared on every rerun.
+CONFIG_KEYS = ("source", "task", "classes", "detector", "segmenter", "classifier", "box_threshold",
+               "text_threshold", "tag_threshold", "precision", "max_pixels")
+
+
+def categories_for(config: dict[str, Any]) -> list[str]:
+    """Dataset categories in id order (COCO id = position + 1, YOLO class = position)."""
+    if config["task"] == "tag":
+        return []
+    if config["task"] == "everything" and not config.get("classes"):
+        return ["object"]
+    return list(config.get("classes") or [])
+
+
+def check_config(config: dict[str, Any]) -> None:
+    task = config["task"]
+    if task not in TASKS:
+        raise PromptError(f"--task '{task}' is not one of {', '.join(TASKS)}")
+    if task in ("ground", "detect") and not config.get("classes"):
+        raise PromptError(f'--task {task} needs the classes to find: --classes "person, forklift" or --vocabulary FILE')
+
+
+class LabelTask:
+    """Models loaded once; call it per image."""
+
+    def __init__(self, config: dict[str, Any], fn):
+        self.config = config
+        self.fn = fn
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], device: str | None = None) -> "LabelTask":
+        task = config["task"]
+        classes = config.get("classes") or None
+        precision = config.get("precision") or "auto"
+        if task == "ground":
+            from vfm.tasks.ground import Grounder
+
+            grounder = Grounder.load(config["detector"], config["segmenter"], device=device, precision=precision)
+
+            def fn(image):
+                return grounder.ground(image, classes, box_threshold=config.get("box_threshold"),
+                                       text_threshold=config.get("text_threshold"))
+        elif task == "detect":
+            from vfm.tasks.detect import Detector
+
+            detector = Detector.load(config["detector"], device=device, precision=precision)
+
+            def fn(image):
+                return detector.detect(image.pixels, classes, box_threshold=config.get("box_threshold"),
+                                       text_threshold=config.get("text_threshold"))
+        elif task == "everything":
+            try:
+                from vfm.tasks.everything import MaskGenerator
+            except ImportError:
+                raise VfmError("--task everything needs vfm.tasks.everything (segment everything), "
+                               "which this vfm does not have yet; use --task ground with --classes") from None
+            from vfm.tasks.segment import Segmenter
+
+            generator = MaskGenerator(Segmenter.load(config["segmenter"], device=device, precision=precision))
+            labeler = None
+            if classes:
+                from vfm.tasks.label_masks import MaskLabeler
+
+                labeler = MaskLabeler.load(config["classifier"], device=device)
+
+            def fn(image):
+                masks = generator.generate(image)
+                if labeler is not None and len(masks):
+                    return labeler.label(image, masks, classes)
+                masks.class_names = ["object"] * len(masks)
+                return masks
+        else:
+            from vfm.tasks.tag import Tagger
+
+            tagger = Tagger.load(config["classifier"], device=device, vocabulary=classes)
+
+            def fn(image):
+                return tagger.tag(image, threshold=config.get("tag_threshold"))
+        return cls(config, fn)
+
+    def __call__(self, image_id: int, path: str) -> dict[str, Any]:
+        from vfm.io.image import load_image
+
+        try:
+            image = load_image(path, max_pixels=self.config.get("max_pixels"))
+        except VfmError as exc:
+            return {"id": image_id, "status": "error", "error": str(exc)}
+        try:
+            out = self.fn(image)
+        except VfmError as exc:
+            return {"id": image_id, "status": "error", "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - one odd image must not stop a 10M-image run
+            msg = (str(exc).strip().splitlines() or [""])[0]
+            return {"id": image_id, "status": "error", "internal": True,
+                    "error": f"internal error on '{path}': {type(exc).__name__}: {msg}"}
+        result = to_result(out)
+        return {"id": image_id, "status": "done", "width": image.width, "height": image.height,
+                "result": json.dumps(result, separators=(",", ":"))}
+
+
+def to_result(out) -> dict[str, Any]:
+    """``Instances`` -> {"annotations": [...]}; ``Labels`` -> {"tags": [...]}."""
+    from vfm.results.labels import Labels
+
+    if isinstance(out, Labels):
+        return {"tags": out.to_json()["labels"]}
+    from vfm.formats.coco import instances_to_annotations
+
+    anns = []
+    for ann in instances_to_annotations(out):
+        item = {"category": ann.get("category_name", "object"), "bbox": ann["bbox"], "area": ann["area"],
+                "score": ann["score"]}
+        if "segmentation" in ann:
+            item["segmentation"] = ann["segmentation"]
+        anns.append(item)
+    return {"annotations": anns}
