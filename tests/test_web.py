@@ -169,25 +169,26 @@ def test_click_to_segment_refine_box_text_and_export(page, server_url, tmp_path)
     page.click("#accept")
     assert page.locator("#masks li").count() == 2
 
-    # text prompt → masks from the grounding endpoint, named after the class
-    with page.expect_response(lambda r: r.url.endswith("/ground")) as resp:
-        page.fill("#text", "sun")
-        page.click("#ground")
-    found = resp.value.json()["annotations"]
-    page.wait_for_function(f"document.querySelectorAll('#masks li').length === {2 + len(found)}")
-    # rename the first mask in the list, as a user would
-    page.locator("#masks li input").first.fill("home")
-    page.locator("#masks li input").first.dispatch_event("change")
-
-    # one more click (left as the current, unaccepted mask) for the screenshot and the export
-    click_image(page, 400, 60)
-    wait_requests(page, 5)
+    # the screenshot for the docs: two named masks, a text prompt typed
+    page.fill("#text", "sun")
     page.wait_for_timeout(100)
     shot = tmp_path / "screenshot.png"
     page.screenshot(path=str(shot))
     if os.environ.get("VFM_SCREENSHOT") == "1" or not SCREENSHOT.exists():
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
+    # one more click, left as the current (unaccepted) mask: the export includes it
+    click_image(page, 400, 60)
+    wait_requests(page, 5)
+
+    # text prompt → masks from the grounding endpoint, named after the class
+    with page.expect_response(lambda r: r.url.endswith("/ground")) as resp:
+        page.click("#ground")
+    found = resp.value.json()["annotations"]
+    page.wait_for_function(f"document.querySelectorAll('#masks li').length === {2 + len(found)}")
+    # rename the first mask in the list, as a user would
+    page.locator("#masks li input").first.fill("home")
+    page.locator("#masks li input").first.dispatch_event("change")
 
     with page.expect_download() as dl:
         page.click("#export")

@@ -30,6 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--max-waiting", type=int, default=64, help="requests that may wait per model before 503 (default 64)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="image encoder precision")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice); 1 keeps click latency steady on a busy CPU")
     p.add_argument("--preload", action="store_true", help="load the models at start instead of on first use")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run)
@@ -61,6 +63,12 @@ def run(args) -> int:
     from vfm.server.app import create_app
 
     config = build_config(args)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise PromptError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     app = create_app(config)
     print(f"vfm serve: http://{args.host}:{args.port}/ (API docs at /docs)"
           + (" — API key required" if config.api_key else ""), flush=True)

@@ -220,8 +220,18 @@
     // the server applies EXIF orientation; browsers do too for <img>, so both agree on the size
     $("image").getContext("2d").drawImage(bitmap, 0, 0, info.width, info.height);
     $("stage").classList.remove("empty");
+    fitCanvas();
     redraw();
     status(file.name + ": " + info.width + "×" + info.height + " — click on an object");
+  }
+
+  // Show the image as large as the stage allows (canvas pixels stay image pixels).
+  function fitCanvas() {
+    if (!state.image) return;
+    const stage = $("stage");
+    const availW = stage.clientWidth - 24, availH = stage.clientHeight - 24;
+    const scale = Math.max(0.05, Math.min(availW / state.image.width, availH / state.image.height));
+    $("canvases").style.width = Math.floor(state.image.width * scale) + "px";
   }
 
   function loadBitmap(file) {
@@ -412,6 +422,7 @@
     $("clear").addEventListener("click", clearPrompt);
     $("export").addEventListener("click", exportCoco);
     $("text-form").addEventListener("submit", ground);
+    window.addEventListener("resize", fitCanvas);
     document.addEventListener("keydown", (e) => {
       if (e.target && e.target.tagName === "INPUT") return;
       if (e.key === "Enter") accept();
