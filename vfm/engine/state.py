@@ -35,6 +35,7 @@ class ConfigMismatchError(VfmError):
 class Store:
     def __init__(self, out_dir: str | os.PathLike):
         self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / DB_NAME
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
