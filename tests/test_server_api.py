@@ -296,18 +296,26 @@ def test_classify_and_tag_match_the_library(url, image_id, pixels, clip_dir):
     assert post(url, f"/v1/images/{image_id}/tag", {"threshold": "high"}).status_code == 422
 
 
-def test_everything(url, image_id):
+def test_everything(url, image_id, pixels, segmenter):
     try:
         import vfm.tasks.everything  # noqa: F401
     except ImportError:
         r = post(url, f"/v1/images/{image_id}/everything", {})
         assert r.status_code == 501 and "error" in r.json()
         return
-    r = post(url, f"/v1/images/{image_id}/everything", {"points_per_side": 4})
+    from vfm.formats.coco import instances_to_document
+    from vfm.tasks.everything import MaskGenerator
+
+    opts = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+    r = post(url, f"/v1/images/{image_id}/everything", opts)
     assert r.status_code == 200, r.text
     doc = r.json()
     assert doc["image"] == {"width": 200, "height": 160}
-    assert all("segmentation" in a for a in doc["annotations"])
+    ref = MaskGenerator(segmenter, **opts).generate(pixels)
+    assert doc == json.loads(json.dumps(instances_to_document(ref)))
+    assert len(doc["annotations"]) > 0 and all("segmentation" in a for a in doc["annotations"])
+    bad = post(url, f"/v1/images/{image_id}/everything", {"points_per_side": 0})
+    assert bad.status_code == 422
 
 
 # ---------------------------------------------------------------------------------------------- auth

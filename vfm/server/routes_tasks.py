@@ -88,19 +88,20 @@ async def tag(image_id: str, request: Request):
 
 @router.post("/everything", summary="Every object's mask (automatic mask generation)")
 async def everything(image_id: str, request: Request):
-    """Body ``{"points_per_side"?}`` (optional) → `vfm everything --json`."""
+    """Body ``{"points_per_side"?, "pred_iou_thresh"?, "stability_score_thresh"?, "min_mask_region_area"?}``
+    (optional) → `vfm everything --json`."""
     from vfm.formats.coco import instances_to_document
 
     body = await read_json(request, optional=True)
     stored = request.app.state.store.get(image_id)
-    pps = optional_int(body, "points_per_side")
+    options = {k: optional_int(body, k) for k in ("points_per_side", "min_mask_region_area")}
+    options.update({k: optional_number(body, k) for k in ("pred_iou_thresh", "stability_score_thresh")})
+    options = {k: v for k, v in options.items() if v is not None}
     holder = request.app.state.models.everything
 
     def work(gen):
-        if pps is not None:
-            from vfm.tasks.everything import MaskGenerator
-
-            gen = MaskGenerator(gen.segmenter, points_per_side=pps)
+        if options:
+            gen = type(gen)(gen.segmenter, **options)
         return gen.generate(stored.image)
 
     result = await holder.run(work)
