@@ -1,0 +1,65 @@
+"""`vfm label --workers 2` and `--ray` (local Ray cluster) give the single-process run's annotations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from tests.conftest import make_image
+from vfm.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_sam_dir):
+    from vfm.testing.tiny_detectors import build_grounding_dino
+
+    root = tmp_path_factory.mktemp("parallel")
+    gdino = build_grounding_dino(root / "tiny-gdino", seed=0)
+    src = root / "images"
+    src.mkdir()
+    for i in range(5):
+        Image.fromarray(make_image(128 + 8 * i, 160, seed=40 + i)).save(src / f"p{i}.png")
+    (src / "bad.png").write_bytes(b"nope")
+    single = root / "single"
+    assert main(argv(src, single, gdino, tiny_sam_dir)) == 0
+    return {"src": src, "gdino": gdino, "sam": tiny_sam_dir, "single": single}
+
+
+def argv(src, out, gdino, sam, *extra):
+    return ["label", str(src), "--classes", "cat, dog", "--detector", str(gdino), "--segmenter", str(sam),
+            "--box-threshold", "0.99", "--precision", "fp32", "--format", "coco,labelstudio", "--out", str(out),
+            "--quiet", *extra]
+
+
+def assert_same_dataset(out, single):
+    got = json.loads((out / "coco.json").read_text())
+    want = json.loads((single / "coco.json").read_text())
+    assert got["images"] == want["images"] and got["categories"] == want["categories"]
+    assert len(got["annotations"]) == len(want["annotations"]) > 0
+    for g, w in zip(got["annotations"], want["annotations"]):
+        assert g["id"] == w["id"] and g["image_id"] == w["image_id"] and g["category_id"] == w["category_id"]
+        assert g["segmentation"] == w["segmentation"] and g["bbox"] == w["bbox"]
+        assert g["score"] == pytest.approx(w["score"], abs=1e-5)
+    assert (out / "errors.jsonl").read_text() == (single / "errors.jsonl").read_text()
+    assert json.loads((out / "summary.json").read_text()) == json.loads((single / "summary.json").read_text())
+
+
+@pytest.mark.slow
+def test_workers_2_equals_single_process(setup, tmp_path):
+    out = tmp_path / "w2"
+    assert main(argv(setup["src"], out, setup["gdino"], setup["sam"], "--workers", "2")) == 0
+    assert_same_dataset(out, setup["single"])
+
+
+@pytest.mark.slow
+def test_ray_local_cluster_equals_single_process(setup, tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        out = tmp_path / "ray"
+        assert main(argv(setup["src"], out, setup["gdino"], setup["sam"], "--ray")) == 0
+        assert_same_dataset(out, setup["single"])
+    finally:
+        ray.shutdown()
