@@ -1,12 +1,15 @@
 """Load test of `vfm serve`: C concurrent clients clicking on a cached embedding, over loopback.
 
     python bench/serve.py [--seconds 8] [--rounds 3] [--clients 1,8,32] [--size 1024]
+                          [--variant NAME='serve flags' ...]
 
 Starts `vfm serve` in a subprocess with a SAM ViT-B sized checkpoint (random weights), uploads one
 image (its embedding is computed once), then for each round and each C (interleaved: 1, 8, 32, 1,
 8, 32, ...) runs C client threads, each with its own keep-alive HTTP connection, posting one-point
 /segment requests at random points for a bounded time. Prints per C the median over rounds of
 requests/s, p50 and p99 latency (ms) and the total error count, and the C=8 / C=1 throughput ratio.
+With several --variant options one server per variant runs and the variants are interleaved too
+(round r: A C=1, B C=1, A C=8, B C=8, ...).
 Targets (issue 7): zero errors, p50 at C=1 under 60 ms, throughput at C=8 no worse than at C=1.
 """
 
@@ -126,35 +129,44 @@ def main() -> None:
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--size", type=int, default=1024, help="image side in pixels")
     ap.add_argument("--model", default=None, help="segmenter (default: SAM ViT-B sized random checkpoint)")
-    ap.add_argument("--server-args", default="", help="extra `vfm serve` flags, e.g. '--concurrency 1'")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME='FLAGS'",
+                    help="a server configuration, e.g. t1='--threads 1'; repeatable (default: one, no extra flags)")
     args = ap.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     model = args.model or str(vit_b_checkpoint())
-    port = free_port()
-    proc = start_server(model, port, args.server_args.split())
+    variants = [v.partition("=")[::2] for v in args.variant] or [("default", "")]
+    servers = {}
     try:
-        image_id = upload(port, bench_image(args.size))
-        run_clients(port, image_id, args.size, 1, 1.0, seed=999)  # warm-up
-        results: dict[int, list[dict]] = {c: [] for c in counts}
+        for name, flags in variants:  # one at a time: each computes the embedding once
+            port = free_port()
+            servers[name] = (start_server(model, port, flags.split()), port)
+            image_id = upload(port, bench_image(args.size))
+            run_clients(port, image_id, args.size, 1, 1.0, seed=999)  # warm-up
+        results = {(n, c): [] for n, _ in variants for c in counts}
         for r in range(args.rounds):
             for c in counts:
-                res = run_clients(port, image_id, args.size, c, args.seconds, seed=r * 100 + c)
-                results[c].append(res)
-                print(f"  round {r + 1} C={c:>2}: {res['rps']:6.1f} req/s  p50 {res['p50']:7.1f} ms  "
-                      f"p99 {res['p99']:7.1f} ms  errors {res['errors']}  ({res['n']} requests)", flush=True)
+                for name, _ in variants:
+                    port = servers[name][1]
+                    res = run_clients(port, image_id, args.size, c, args.seconds, seed=r * 100 + c)
+                    results[name, c].append(res)
+                    print(f"  round {r + 1} {name:>8} C={c:>2}: {res['rps']:6.1f} req/s  p50 {res['p50']:7.1f} ms  "
+                          f"p99 {res['p99']:7.1f} ms  errors {res['errors']}  ({res['n']} requests)", flush=True)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=30)
     print(f"\nvfm serve, SAM ViT-B sized decoder, {args.size}px image, {os.cpu_count()} CPUs, "
           f"median of {args.rounds} interleaved rounds x {args.seconds:g} s:")
-    print(f"{'C':>3} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    med = {}
-    for c in counts:
-        rs = results[c]
-        med[c] = {k: statistics.median(x[k] for x in rs) for k in ("rps", "p50", "p99")}
-        print(f"{c:>3} {med[c]['rps']:8.1f} {med[c]['p50']:8.1f} {med[c]['p99']:8.1f} {sum(x['errors'] for x in rs):>7}")
-    if 1 in med and 8 in med:
-        print(f"throughput C=8 / C=1: {med[8]['rps'] / med[1]['rps']:.2f}x")
+    print(f"{'variant':>16} {'C':>3} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, flags in variants:
+        med = {}
+        for c in counts:
+            rs = results[name, c]
+            med[c] = {k: statistics.median(x[k] for x in rs) for k in ("rps", "p50", "p99")}
+            print(f"{name:>16} {c:>3} {med[c]['rps']:8.1f} {med[c]['p50']:8.1f} {med[c]['p99']:8.1f} "
+                  f"{sum(x['errors'] for x in rs):>7}")
+        if 1 in med and 8 in med:
+            print(f"{name:>16} throughput C=8 / C=1: {med[8]['rps'] / med[1]['rps']:.2f}x   (flags: {flags or 'none'})")
 
 
 if __name__ == "__main__":

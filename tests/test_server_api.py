@@ -120,6 +120,11 @@ def test_readyz_503_when_a_model_cannot_be_resolved(tmp_path):
         assert r.status_code == 503
         assert r.json()["ready"] is False and "error" in r.json()["models"]["segmenter"]
         assert requests.get(f"{u}/healthz").status_code == 200
+        # a request that needs the model: 503 with the reason, not a traceback
+        files = {"file": ("a.png", png_bytes(make_image()), "image/png")}
+        r = requests.post(f"{u}/v1/images", files=files)
+        assert r.status_code == 503 and "segmenter cannot be loaded" in r.json()["error"]
+        assert requests.get(f"{u}/metrics").json()["models"]["segmenter"]["loaded"] is False
 
 
 # ---------------------------------------------------------------------------------------------- upload

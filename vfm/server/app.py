@@ -60,6 +60,11 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException):
         return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):  # last line of defence: JSON, one line
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return error(500, f"internal error: {type(exc).__name__}: {msg}")
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}

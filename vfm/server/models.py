@@ -22,6 +22,12 @@ class BusyError(VfmError):
     http_status = 503
 
 
+class ModelUnavailableError(VfmError):
+    """The server's configured model cannot be loaded (a server-side problem, not the request's)."""
+
+    http_status = 503
+
+
 class ModelHolder:
     def __init__(self, role: str, name: str | None, loader: Callable[[], Any], *, concurrency: int, max_waiting: int):
         self.role = role
@@ -51,6 +57,10 @@ class ModelHolder:
                         self.load_error = None
                     except VfmError as exc:
                         self.load_error = str(exc)
+                        from vfm.errors import ModelError
+
+                        if isinstance(exc, ModelError):
+                            raise ModelUnavailableError(f"the server's {self.role} cannot be loaded: {exc}") from exc
                         raise
         return self._model
 
