@@ -103,6 +103,18 @@ def test_grounding_dino_thresholds_filter(gdino):
     assert set(map(tuple, high.xyxy.round(3))) <= set(map(tuple, low.xyxy.round(3)))
 
 
+def test_max_detections_keeps_the_best(gdino):
+    img = make_image(120, 200, seed=3)
+    every = gdino.detect(img, "cat, dog", box_threshold=0.0, text_threshold=0.0)
+    top = gdino.detect(img, "cat, dog", box_threshold=0.0, text_threshold=0.0, max_detections=5)
+    order = np.argsort(-every.scores, kind="stable")[:5]
+    np.testing.assert_allclose(top.scores, every.scores[order])
+    np.testing.assert_allclose(top.xyxy, every.xyxy[order])
+    for bad in (0, -3, 2.5):
+        with pytest.raises(PromptError, match="max_detections"):
+            gdino.detect(img, "cat", max_detections=bad)
+
+
 def test_long_class_list_is_chunked_never_truncated(gdino, tiny_gdino_dir):
     from transformers import AutoProcessor
 

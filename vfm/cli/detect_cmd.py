@@ -24,6 +24,8 @@ def add_class_options(p: argparse.ArgumentParser) -> None:
                    help="keep boxes scoring above T, 0..1 (default 0.35 for Grounding DINO, 0.1 for OWL)")
     p.add_argument("--text-threshold", type=float, default=None, metavar="T",
                    help="Grounding DINO: a box's class tokens must score above T, 0..1 (default 0.25)")
+    p.add_argument("--max-detections", type=int, default=None, metavar="K",
+                   help="keep only the K best-scoring boxes (default: all above the thresholds)")
 
 
 def read_class_option(args, *, required: bool = True) -> list[str] | None:
@@ -68,7 +70,8 @@ def run(args) -> int:
             raise PromptError("--exemplar-image needs --exemplar-box X0,Y0,X1,Y1 (the example in that image)")
         classes = read_class_option(args)
         det = Detector.load(args.model, device=args.device, precision=args.precision)
-        result = det.detect(image.pixels, classes, box_threshold=args.box_threshold, text_threshold=args.text_threshold)
+        result = det.detect(image.pixels, classes, box_threshold=args.box_threshold, text_threshold=args.text_threshold,
+                            max_detections=args.max_detections)
         categories = classes
     else:
         if args.classes is not None or args.vocabulary is not None:

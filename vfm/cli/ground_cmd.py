@@ -37,7 +37,8 @@ def run(args) -> int:
     image = load_image(args.image, max_pixels=args.max_pixels)
     classes = read_class_option(args)
     grounder = Grounder.load(args.detector, args.segmenter, device=args.device, precision=args.precision)
-    result = grounder.ground(image, classes, box_threshold=args.box_threshold, text_threshold=args.text_threshold)
+    result = grounder.ground(image, classes, box_threshold=args.box_threshold, text_threshold=args.text_threshold,
+                             max_detections=args.max_detections)
     doc = instances_to_document(result, categories=classes)
     if args.out:
         from vfm.formats.png import draw_overlay, write_mask_pngs

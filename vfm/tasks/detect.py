@@ -122,10 +122,8 @@ class Detector:
 
         resolved = resolve(model, task="detect")
         dev = resolve_device(device)
-        if precision == "auto" and dev.type == "cpu":
-            # Measured on the 2-core AVX-512-BF16 CPU (full-size random models, 640x480 image): bf16
-            # autocast made Grounding DINO 3.5x and OWLv2 4-6x slower than fp32, so auto means fp32 here.
-            precision = "fp32"
+        # "auto": bf16 autocast only on CUDA or CPUs with native bf16; on a CPU without it, forcing bf16
+        # made Grounding DINO 3.5x and OWLv2 4-6x slower than fp32 (bench/RESULTS.md).
         dtype = resolve_precision(precision, dev)
         if dev.type == "cpu":
             tune_allocator()
@@ -155,12 +153,17 @@ class Detector:
         classes: str | Iterable[str],
         box_threshold: float | None = None,
         text_threshold: float | None = None,
+        max_detections: int | None = None,
     ) -> Instances:
         """Boxes (XYXY, original-image pixels) of every class in ``classes``.
 
         ``classes`` is a comma-separated string or a list (see :func:`vfm.tasks.classes.parse_classes`:
         duplicates are dropped case-insensitively); ``class_ids`` index that parsed list.
+        ``max_detections`` keeps only the best-scoring boxes (then sorted by score, highest first);
+        without it boxes come in the model's query order.
         """
+        if max_detections is not None and (not isinstance(max_detections, (int, np.integer)) or max_detections < 1):
+            raise PromptError(f"max_detections {max_detections!r} must be a whole number >= 1")
         names = parse_classes(classes)
         box_threshold = check_threshold(box_threshold, "box threshold")
         text_threshold = check_threshold(text_threshold, "text threshold")
@@ -169,6 +172,8 @@ class Detector:
             res = self._detect_gdino(pixels, names, box_threshold, text_threshold)
         else:
             res = self._detect_owl(pixels, names, box_threshold)
+        if max_detections is not None:
+            res = res[np.argsort(-res.scores, kind="stable")[: int(max_detections)]]
         return res
 
     def _detect_gdino(self, pixels, names, box_threshold, text_threshold) -> Instances:

@@ -44,12 +44,15 @@ class Grounder:
         classes: str | Iterable[str],
         box_threshold: float | None = None,
         text_threshold: float | None = None,
+        max_detections: int | None = None,
     ) -> Instances:
-        """Masks of every detected instance of ``classes`` (see :meth:`Detector.detect` for thresholds)."""
+        """Masks of every detected instance of ``classes`` (see :meth:`Detector.detect` for thresholds
+        and ``max_detections``)."""
         from vfm.tasks.prompts import Prompt
 
         loaded = image if isinstance(image, LoadedImage) else load_image(image)
-        dets = self.detector.detect(loaded.pixels, classes, box_threshold=box_threshold, text_threshold=text_threshold)
+        dets = self.detector.detect(loaded.pixels, classes, box_threshold=box_threshold, text_threshold=text_threshold,
+                                    max_detections=max_detections)
         h, w = loaded.height, loaded.width
         boxes = dets.xyxy
         valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # boxes squeezed flat by clipping
