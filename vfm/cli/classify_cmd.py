@@ -36,7 +36,7 @@ def fp32_by_default(p: argparse.ArgumentParser) -> None:
     p.set_defaults(precision="fp32")
     for action in p._actions:
         if action.dest == "precision":
-            action.help = "model precision (default fp32, scores equal transformers' own forward; bf16 is faster on CPUs with bf16)"
+            action.help = "model precision (default fp32, scores equal transformers' own forward; bf16/fp16 are for GPUs, bf16 autocast is slower on CPU)"
 
 
 def check_top_k(k: int | None) -> int | None:
