@@ -264,6 +264,21 @@ def test_cli_detect_json_and_overlay(tiny_gdino_dir, image_path, tmp_path, capsy
     assert json.loads((out / "result.json").read_text()) == doc
 
 
+def test_cli_detect_vocabulary_file(tiny_owlv2_dir, image_path, tmp_path, capsys):
+    from vfm.cli.main import main
+
+    vocab = tmp_path / "classes.txt"
+    vocab.write_text("# my classes\ncat\nremote control  # a comment\n\ndog\n")
+    rc = main(["detect", str(image_path), "--model", str(tiny_owlv2_dir), "--vocabulary", str(vocab),
+               "--max-detections", "3", "--json"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in doc["categories"]] == ["cat", "remote control", "dog"]
+    assert len(doc["annotations"]) == 3
+    scores = [a["score"] for a in doc["annotations"]]
+    assert scores == sorted(scores, reverse=True)
+
+
 def test_cli_detect_exemplar(tiny_owlv2_dir, image_path, capsys):
     from vfm.cli.main import main
 
@@ -281,6 +296,8 @@ def test_cli_detect_exemplar(tiny_owlv2_dir, image_path, capsys):
     ([], "--classes"),
     (["--exemplar-box", "1,2,30,40"], "OWL"),
     (["--classes", "cat", "--exemplar-image", "x.png"], "--exemplar-box"),
+    (["--classes", "cat", "--vocabulary", "v.txt"], "not both"),
+    (["--vocabulary", "missing-vocabulary.txt"], "does not exist"),
 ])
 def test_cli_detect_errors(argv, message, tiny_gdino_dir, image_path, capsys):
     from vfm.cli.main import main
