@@ -123,6 +123,19 @@ def test_cache_created_reused_and_keyed_by_vocabulary(clip, tmp_path):
     assert not list(tmp_path.glob(".tmp-*"))
 
 
+def test_resaved_model_gets_a_new_cache_entry(tmp_path):
+    from vfm.testing.tiny_clip import build_clip
+
+    model_dir = build_clip(tmp_path / "model", seed=0)
+    cache = tmp_path / "cache"
+    Tagger(Classifier.load(str(model_dir), device="cpu"), VOCAB, cache_dir=cache).tag(make_image(seed=1))
+    build_clip(model_dir, seed=3)  # same directory and config, different weights
+    clf = Classifier.load(str(model_dir), device="cpu")
+    Tagger(clf, VOCAB, cache_dir=cache).tag(make_image(seed=1))
+    assert clf.adapter.text_forward_calls > 0
+    assert len(list(cache.glob("*.npz"))) == 2
+
+
 def test_corrupt_cache_file_is_recomputed(clip, tmp_path):
     image = make_image(seed=8)
     tagger = Tagger(clip, VOCAB, cache_dir=tmp_path)

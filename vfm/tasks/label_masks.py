@@ -139,21 +139,30 @@ class MaskLabeler:
             self._text_cache[key] = self.classifier.adapter.embed_texts(self.classifier.prompts(classes, self.template))
         return self._text_cache[key]
 
-    def crops(self, pixels: np.ndarray, instances: Instances) -> list[np.ndarray]:
-        """One masked, square, classifier-sized crop per instance (HxWx3 uint8)."""
+    def crops(self, pixels: np.ndarray, instances: Instances, indices: Iterable[int] | None = None) -> list[np.ndarray]:
+        """One masked, square, classifier-sized crop per instance (HxWx3 uint8), for ``indices`` or all."""
         h, w = pixels.shape[:2]
         size = self.classifier.adapter.image_size
         out = []
-        for i in range(len(instances)):
+        for i in range(len(instances)) if indices is None else indices:
             window = crop_box(instances.xyxy[i], self.margin, h, w)
             out.append(masked_crop(pixels, instances.mask(i), window, size, self.fill))
         return out
 
     def classifier_scores(self, pixels: np.ndarray, instances: Instances, classes: list[str]) -> np.ndarray:
-        """N x C classifier probabilities of the masked crops (one batched image-encoder pass)."""
+        """N x C classifier probabilities of the masked crops.
+
+        All crops go through the image encoder in one batched pass; only beyond ``chunk`` crops is
+        the batch split (and the crops made chunk by chunk), which bounds memory for huge mask sets.
+        """
         adapter = self.classifier.adapter
         text = self.text_embeddings(classes)
-        image = adapter.embed_images(self.crops(pixels, instances), chunk=self.chunk)
+        n = len(instances)
+        parts = []
+        for start in range(0, n, self.chunk):
+            crops = self.crops(pixels, instances, range(start, min(n, start + self.chunk)))
+            parts.append(adapter.embed_images(crops, chunk=self.chunk))
+        image = torch.cat(parts)
         return adapter.probabilities(adapter.logits(image, text)).numpy().astype(np.float64)
 
     def label(self, image: ImageSource | LoadedImage, instances: Instances, classes: str | Iterable[str]) -> Instances:
