@@ -107,9 +107,6 @@ def align_predictions(gt: dict[str, Any], pred: Any) -> tuple[list[dict[str, Any
 
 
 def evaluate(gt_path: str | os.PathLike, pred_path: str | os.PathLike, iou_type: str = "segm") -> EvalResult:
-    from vfm.errors import require
-
-    require("pycocotools", "coco")
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 

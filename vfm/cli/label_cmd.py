@@ -39,10 +39,14 @@ def add_parser(sub) -> None:
     p.add_argument("--box-threshold", type=float, default=None, metavar="T", help="detector box threshold 0..1")
     p.add_argument("--text-threshold", type=float, default=None, metavar="T", help="Grounding DINO text threshold 0..1")
     p.add_argument("--tag-threshold", type=float, default=None, metavar="T", help="tag score threshold 0..1 (--task tag)")
+    p.add_argument("--points-per-side", type=int, default=None, metavar="N",
+                   help="--task everything: N x N point grid (default 32)")
     p.add_argument("--format", default="coco", help=f"comma-separated outputs from {', '.join(FORMATS)} (default coco)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="N local worker processes (default 1: this process)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run on Ray: a local cluster without ADDRESS, or an existing one (auto, ray://host:10001)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads per process (default: torch's own for one process, CPUs / workers for workers)")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in OUT and start over")
     ls = p.add_argument_group("Label Studio output")
     ls.add_argument("--ls-from-name", default="label", help="from_name of the results (default label)")
@@ -82,6 +86,7 @@ def build_config(args) -> dict:
         "classifier": args.classifier if task == "tag" or (task == "everything" and classes) else None,
         "box_threshold": args.box_threshold, "text_threshold": args.text_threshold,
         "tag_threshold": args.tag_threshold if task == "tag" else None,
+        "points_per_side": args.points_per_side if task == "everything" else None,
         "precision": args.precision, "max_pixels": args.max_pixels,
     }
     check_config(config)
@@ -104,6 +109,8 @@ def run(args) -> int:
 
     if args.workers < 1:
         raise PromptError(f"--workers must be 1 or more, got {args.workers}")
+    if args.threads is not None and args.threads < 1:
+        raise PromptError(f"--threads must be 1 or more, got {args.threads}")
     formats = parse_formats(args.format)
     config = build_config(args)
     check_formats(formats, config["task"])
@@ -130,12 +137,13 @@ def run(args) -> int:
                 if args.ray is not None:
                     from vfm.engine.ray_runner import run_ray
 
-                    run_ray(store, config, address=args.ray or None, workers=args.workers, device=args.device,
+                    run_ray(store, config, address=args.ray or None, workers=args.workers, device=args.device, threads=args.threads,
                             on_done=progress.advance)
                 else:
                     from vfm.engine.runner import run_local
 
-                    run_local(store, config, workers=args.workers, device=args.device, on_done=progress.advance)
+                    run_local(store, config, workers=args.workers, device=args.device, threads=args.threads,
+                              on_done=progress.advance)
         finally:
             progress.close()
         n_ann = finalize(store, config, formats, out, args)

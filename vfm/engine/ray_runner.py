@@ -62,7 +62,7 @@ def init_ray(address: str | None, num_cpus: int | None = None):
 
 
 def run_ray(store: Store, config: dict[str, Any], *, address: str | None = None, workers: int | None = None,
-            device: str | None = None, batch_size: int = 4, window: int | None = None,
+            device: str | None = None, threads: int | None = None, batch_size: int = 4, window: int | None = None,
             on_done: Callable[[int], None] = lambda n: None) -> int:
     """Label every pending image on Ray; returns how many were processed in this call."""
     ray = init_ray(address, num_cpus=workers if (workers and workers > 1 and not address) else None)
@@ -73,7 +73,7 @@ def run_ray(store: Store, config: dict[str, Any], *, address: str | None = None,
     ctx.verbose_progress = False
     cpus = int(ray.cluster_resources().get("CPU", 1))
     actors = max(1, workers if workers and workers > 1 else cpus)
-    threads = max(1, cpus // actors) if not address else 1
+    threads = threads or (max(1, cpus // actors) if not address else 1)
     window = window or max(1000, 64 * actors)
     guard = _Guard()
     n = 0

@@ -36,11 +36,15 @@ class _Guard:
 
 
 def run_local(store: Store, config: dict[str, Any], *, workers: int = 1, device: str | None = None,
-              on_done: Callable[[int], None] = lambda n: None) -> int:
+              threads: int | None = None, on_done: Callable[[int], None] = lambda n: None) -> int:
     """Label every pending image; returns how many were processed in this call."""
     if workers <= 1:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         return _run_inline(store, config, device, on_done)
-    return _run_pool(store, config, workers, device, on_done)
+    return _run_pool(store, config, workers, device, threads or worker_threads(workers), on_done)
 
 
 def _commit(store: Store, record: dict[str, Any], guard: _Guard) -> None:
@@ -83,13 +87,13 @@ def worker_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
-def _run_pool(store, config, workers, device, on_done) -> int:
+def _run_pool(store, config, workers, device, threads, on_done) -> int:
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     guard = _Guard()
     n = 0
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(config, device, worker_threads(workers))) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(config, device, threads)) as pool:
         inflight: deque = deque()
         pending = store.pending()
         exhausted = False
