@@ -10,6 +10,9 @@ image (its embedding is computed once), then for each round and each C (interlea
 requests/s, p50 and p99 latency (ms) and the total error count, and the C=8 / C=1 throughput ratio.
 With several --variant options one server per variant runs and the variants are interleaved too
 (round r: A C=1, B C=1, A C=8, B C=8, ...).
+`--overhead` instead measures what the server adds to a click: a tiny SAM (decoder cost ~0) in a
+`vfm serve --threads 1` subprocess vs the same checkpoint in-process (Segmenter.predict_batch +
+instances_to_document + json.dumps, one thread), alternating request by request.
 Targets (issue 7): zero errors, p50 at C=1 under 60 ms, throughput at C=8 no worse than at C=1.
 """
 
@@ -122,6 +125,54 @@ def run_clients(port: int, image_id: str, size: int, clients: int, seconds: floa
             "p99": float(np.percentile(lat, 99)) if len(lat) else float("nan"), "errors": errors[0], "n": len(lat)}
 
 
+def overhead(args) -> None:
+    import tempfile
+
+    import torch
+
+    from vfm.formats.coco import instances_to_document
+    from vfm.tasks.prompts import Prompt
+    from vfm.tasks.segment import Segmenter
+    from vfm.testing.tiny_models import build_sam
+
+    torch.set_num_threads(1)
+    model = build_sam(Path(tempfile.mkdtemp()) / "tiny-sam", image_size=256, seed=0)
+    port = free_port()
+    proc = start_server(str(model), port, ["--threads", "1", "--device", "cpu", "--precision", "fp32"])
+    try:
+        pixels = bench_image(args.size)
+        image_id = upload(port, pixels)
+        seg = Segmenter.load(str(model), device="cpu", precision="fp32")
+        _, emb = seg.embed(pixels)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        rng = np.random.RandomState(0)
+        local, remote = [], []
+        for i in range(args.requests + 5):
+            x, y = (round(float(v), 1) for v in rng.uniform(0, args.size, 2))
+            t = time.perf_counter()
+            res = seg.predict_batch([Prompt(points=[[x, y]])], image=emb)
+            res.data.pop("low_res_logits")
+            json.dumps(instances_to_document(res))
+            t1 = time.perf_counter()
+            conn.request("POST", f"/v1/images/{image_id}/segment", json.dumps({"points": [[x, y]]}),
+                         {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            t2 = time.perf_counter()
+            assert r.status == 200
+            if i >= 5:
+                local.append((t1 - t) * 1000)
+                remote.append((t2 - t1) * 1000)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    lm, rm = statistics.median(local), statistics.median(remote)
+    print(f"tiny SAM, {args.size}px image, {args.requests} alternating clicks, medians:")
+    print(f"  in-process predict + COCO doc + json: {lm:7.1f} ms")
+    print(f"  over HTTP (vfm serve, keep-alive):    {rm:7.1f} ms")
+    print(f"  server overhead: {rm - lm:+.1f} ms ({rm / lm:.2f}x)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=8.0, help="duration of each measurement")
@@ -131,7 +182,11 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="segmenter (default: SAM ViT-B sized random checkpoint)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME='FLAGS'",
                     help="a server configuration, e.g. t1='--threads 1'; repeatable (default: one, no extra flags)")
+    ap.add_argument("--overhead", action="store_true", help="measure the HTTP overhead per click instead (tiny model)")
+    ap.add_argument("--requests", type=int, default=60, help="clicks for --overhead")
     args = ap.parse_args()
+    if args.overhead:
+        return overhead(args)
     counts = [int(c) for c in args.clients.split(",")]
     model = args.model or str(vit_b_checkpoint())
     variants = [v.partition("=")[::2] for v in args.variant] or [("default", "")]
