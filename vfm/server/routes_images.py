@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request as StarletteRequest
@@ -124,11 +125,12 @@ async def segment(image_id: str, request: Request):
         emb = seg.cache.get(image_id) if image_id in seg.cache else None
         if emb is None:
             emb = seg.embed(stored.image)[1]
-        return seg.predict_batch(prompts, multimask=multimask, image=emb)
+        result = seg.predict_batch(prompts, multimask=multimask, image=emb)
+        logits = result.data.pop("low_res_logits")
+        doc = instances_to_document(result)  # in the worker thread: RLE encoding is CPU work too
+        for ann, lg in zip(doc["annotations"], logits):
+            ann["mask_input_id"] = store.put_logits(image_id, lg)
+        return doc
 
-    result = await app.state.models.segmenter.run(work)
-    logits = result.data.pop("low_res_logits")
-    doc = instances_to_document(result)
-    for ann, lg in zip(doc["annotations"], logits):
-        ann["mask_input_id"] = store.put_logits(image_id, lg)
-    return doc
+    # the document is plain JSON types already: skip FastAPI's per-value re-encoding
+    return JSONResponse(await app.state.models.segmenter.run(work))
