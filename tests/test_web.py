@@ -252,3 +252,43 @@ def test_rle_decoder_edge_cases(page, server_url):
                            {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode()})
         assert js["sum"] == int(m.sum())
         assert js["first"] == m.reshape(-1)[:2000].tolist()
+
+
+def test_drop_negative_toggle_clear_and_delete(page, server_url, tmp_path):
+    """Drag-and-drop opens an image; the toggle makes left clicks negative; Clear and × work."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    scene().save(buf, "PNG")
+    page.goto(server_url + "/")
+    page.evaluate("""(b64) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], 'dropped.png', {type: 'image/png'}));
+        document.getElementById('stage').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", base64.b64encode(buf.getvalue()).decode())
+    page.wait_for_function("window.vfm.state.image !== null")
+    assert page.evaluate("() => vfm.state.image.fileName") == "dropped.png"
+    assert page.evaluate("() => [vfm.state.image.width, vfm.state.image.height]") == [480, 320]
+
+    click_image(page, 100, 100)
+    wait_requests(page, 1)
+    page.check("#negative")
+    click_image(page, 300, 200)
+    wait_requests(page, 2)
+    assert [p[2] for p in page.evaluate("() => vfm.state.points")] == [1, 0]
+    page.click("#clear")
+    assert page.evaluate("() => [vfm.state.points.length, vfm.state.current]") == [0, None]
+    assert overlay_pixels(page)["count"] == 0  # nothing drawn once the prompt is cleared
+
+    page.uncheck("#negative")
+    click_image(page, 200, 210)
+    wait_requests(page, 3)
+    page.click("#accept")
+    area = page.evaluate("() => vfm.state.masks[0].area")
+    assert overlay_pixels(page)["count"] == area  # the kept mask stays drawn, in its own colour
+    page.click("#masks li button")
+    assert page.locator("#masks li").count() == 0
+    assert overlay_pixels(page)["count"] == 0
+    assert page.errors == []
