@@ -62,7 +62,7 @@ class Classifier:
         """Load by alias, hub id or local directory (saved with save_pretrained, with its processor).
 
         ``precision`` defaults to fp32 so scores equal transformers' own forward; bf16/fp16 are for GPUs
-        (bf16 autocast measured 5-7x slower than fp32 for CLIP on a 2-core CPU).
+        (bf16 autocast measured 3.8x slower than fp32 for CLIP on a 2-core CPU, bench/clip_precision.py).
         """
         from vfm.models.clip import load_contrastive
         from vfm.runtime import resolve_device, resolve_precision, tune_allocator
