@@ -12,7 +12,6 @@ from PIL import Image
 from tests.conftest import make_image
 from vfm.cli.main import main
 from vfm.formats.ls_brush import decode_brush, encode_brush
-from vfm.results.rle import decode_rle
 
 CLASSES = "cat, dog"
 

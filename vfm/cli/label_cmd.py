@@ -102,10 +102,9 @@ def check_formats(formats: list[str], task: str) -> None:
 
 def run(args) -> int:
     from vfm.engine.progress import Progress
-    from vfm.engine.report import summary, summary_line, write_errors, write_summary
+    from vfm.engine.report import summary, summary_line, write_summary
     from vfm.engine.source import open_source
     from vfm.engine.state import Store, reset
-    from vfm.engine.tasks import categories_for
 
     if args.workers < 1:
         raise PromptError(f"--workers must be 1 or more, got {args.workers}")
@@ -146,7 +145,7 @@ def run(args) -> int:
                               on_done=progress.advance)
         finally:
             progress.close()
-        n_ann = finalize(store, config, formats, out, args)
+        n_ann = finalize(store, config, formats, out, args, str(scan.root))
         doc = summary(store, n_ann)
         write_summary(doc, out)
         if not args.quiet:
@@ -156,15 +155,12 @@ def run(args) -> int:
         store.close()
 
 
-def finalize(store, config: dict, formats: list[str], out: Path, args) -> int | None:
+def finalize(store, config: dict, formats: list[str], out: Path, args, source_root: str) -> int | None:
     """Regenerate every requested dataset from the store (each replaced atomically)."""
     from vfm.engine.report import write_errors
     from vfm.engine.tasks import categories_for
 
     categories = categories_for(config)
-    if config["task"] == "tag":
-        categories = []
-    n_ann = None
     write_errors(store, out)
     from vfm.formats.coco_dataset import write_coco
 
@@ -178,8 +174,7 @@ def finalize(store, config: dict, formats: list[str], out: Path, args) -> int | 
     if "yolo" in formats:
         from vfm.formats.yolo import write_yolo
 
-        root = config["source"] if os.path.isdir(config["source"]) else os.path.dirname(config["source"])
-        write_yolo(store, categories, out, root, segment=config["task"] != "detect")
+        write_yolo(store, categories, out, source_root, segment=config["task"] != "detect")
     if "labelstudio" in formats:
         from vfm.formats._atomic import atomic_file
         from vfm.formats.labelstudio import labeling_config, write_labelstudio
