@@ -130,6 +130,17 @@ def test_too_long_label_is_an_error_not_truncated(clip):
         clip.classify(make_image(seed=1), ["qx" * 45])
 
 
+def test_directory_without_processor(clip_dir, tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(clip_dir / name, bare / name)
+    with pytest.raises(ModelError, match="save_pretrained"):
+        Classifier.load(str(bare), device="cpu")
+
+
 def test_wrong_model_family(tiny_sam_dir):
     with pytest.raises(ModelError, match="not usable to classify"):
         Classifier.load(str(tiny_sam_dir), device="cpu")

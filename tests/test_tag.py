@@ -159,6 +159,14 @@ def test_store_rejects_wrong_key_and_shape(tmp_path):
     assert store.get("k2", 3) is None
 
 
+def test_unwritable_cache_only_disables_caching(clip, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    tagger = Tagger(clip, VOCAB, cache_dir=blocker / "sub")
+    labels = tagger.tag(make_image(seed=1), threshold=0.0)
+    assert len(labels) == len(VOCAB) and tagger.cache_path is None
+
+
 def test_cache_dir_from_environment(clip, tmp_path, monkeypatch):
     monkeypatch.setenv("VFM_CACHE_DIR", str(tmp_path / "vfmcache"))
     tagger = Tagger(clip, VOCAB)

@@ -186,7 +186,11 @@ def _load_processor(resolved):
     text = str(last).strip().splitlines()[0][:200] if last else "unknown"
     if last is not None and "sentencepiece" in str(last).lower():
         raise DependencyError(f"the tokenizer of model {resolved.describe()} needs sentencepiece; run: pip install sentencepiece")
-    raise ModelError(f"the processor (tokenizer and image settings) of model {resolved.describe()} could not be loaded: {text}")
+    text = text.split(". ")[0]
+    raise ModelError(
+        f"the processor (tokenizer and image settings) of model {resolved.describe()} could not be loaded ({text}); "
+        "a model directory needs the files of processor.save_pretrained(dir) beside the weights"
+    )
 
 
 def model_identity(resolved) -> str:
