@@ -127,6 +127,20 @@ def test_readyz_503_when_a_model_cannot_be_resolved(tmp_path):
         assert requests.get(f"{u}/metrics").json()["models"]["segmenter"]["loaded"] is False
 
 
+def test_readyz_checks_that_alias_weights_are_reachable(tiny_sam_dir, monkeypatch):
+    from vfm.models.registry import get_alias, is_cached
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    app = create_app(ServerConfig(segmenter=str(tiny_sam_dir), detector="grounding-dino-tiny", device="cpu"))
+    with serve_in_thread(app) as u:
+        r = requests.get(f"{u}/readyz")
+        models = r.json()["models"]
+        assert models["segmenter"]["loadable"] is True
+        if not is_cached(get_alias("grounding-dino-tiny").hub_id):
+            assert r.status_code == 503 and models["detector"]["loadable"] is False
+            assert "cache" in models["detector"]["error"]
+
+
 # ---------------------------------------------------------------------------------------------- upload
 def test_upload_returns_id_and_size_and_same_pixels_same_id(url, pixels, image_id):
     r = requests.post(f"{url}/v1/images", files={"file": ("again.png", png_bytes(pixels), "image/png")})

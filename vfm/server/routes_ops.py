@@ -6,6 +6,7 @@ import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from vfm.server.metrics import prometheus_text
 
@@ -25,16 +26,19 @@ async def healthz():
 
 
 def _loadable(holder, task: str) -> tuple[bool, str | None]:
+    """Loaded, or resolvable and its weights reachable (a local directory, the HF cache, or the hub)."""
     if holder.loaded:
         return True, None
     from vfm.errors import VfmError
-    from vfm.models.registry import resolve
+    from vfm.models.registry import hub_online, is_cached, resolve
 
     try:
-        resolve(holder.name, task=task)
-        return True, None
+        r = resolve(holder.name, task=task)
     except VfmError as exc:
         return False, str(exc)
+    if r.is_local or is_cached(r.source) or hub_online():
+        return True, None
+    return False, f"'{holder.name}' ({r.source}) is not in the local Hugging Face cache and the hub cannot be reached"
 
 
 @router.get("/readyz", tags=["ops"], summary="Readiness: every configured model is loaded or loadable")
@@ -42,7 +46,7 @@ async def readyz(request: Request):
     models = request.app.state.models
     out, ready = {}, True
     for holder, task in ((models.segmenter, "segment"), (models.detector, "detect"), (models.classifier, "classify")):
-        ok, why = _loadable(holder, task)
+        ok, why = await run_in_threadpool(_loadable, holder, task)  # may ask the hub (once, 3 s at most)
         ready &= ok
         out[holder.role] = {"model": holder.name, "loaded": holder.loaded, "loadable": ok, **({"error": why} if why else {})}
     return JSONResponse({"ready": ready, "models": out}, status_code=200 if ready else 503)
