@@ -151,6 +151,10 @@ def test_upload_returns_id_and_size_and_same_pixels_same_id(url, pixels, image_i
     assert raw.status_code == 200 and raw.json()["image_id"] == image_id
     info = requests.get(f"{url}/v1/images/{image_id}").json()
     assert (info["width"], info["height"]) == (200, 160)
+    png = requests.get(f"{url}/v1/images/{image_id}/image.png")
+    assert png.headers["content-type"] == "image/png"
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png.content)).convert("RGB")), pixels)
+    assert requests.get(f"{url}/v1/images/ffff/image.png").status_code == 404
 
 
 def test_upload_errors(url):

@@ -292,3 +292,22 @@ def test_drop_negative_toggle_clear_and_delete(page, server_url, tmp_path):
     assert page.locator("#masks li").count() == 0
     assert overlay_pixels(page)["count"] == 0
     assert page.errors == []
+
+
+def test_tiff_is_shown_from_the_server_decoded_pixels(page, server_url, tmp_path):
+    """Browsers cannot show TIFF; the page then draws the server's decoded PNG and segments as usual."""
+    path = tmp_path / "scene.tiff"
+    scene().save(path)
+    page.goto(server_url + "/")
+    with page.expect_response(lambda r: r.url.endswith("/image.png")) as resp:
+        page.set_input_files("#file", str(path))
+    assert resp.value.status == 200
+    page.wait_for_function("window.vfm.state.image !== null")
+    # the image canvas shows the scene: the sun's yellow at its centre (400, 60)
+    rgb = page.evaluate("() => Array.from(document.getElementById('image').getContext('2d')"
+                        ".getImageData(400, 60, 1, 1).data.slice(0, 3))")
+    assert rgb == [250, 210, 60]
+    click_image(page, 200, 210)
+    wait_requests(page, 1)
+    assert overlay_pixels(page)["count"] == page.evaluate("() => vfm.state.current.area") > 0
+    assert page.errors == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request as StarletteRequest
@@ -103,6 +103,25 @@ async def upload_image(request: Request, embed: bool | None = None):
 async def image_info(image_id: str, request: Request):
     stored = request.app.state.store.get(image_id)
     return {"image_id": image_id, "width": stored.image.width, "height": stored.image.height}
+
+
+@router.get("/images/{image_id}/image.png", summary="The decoded image as PNG (what the coordinates refer to)",
+            response_class=Response, responses={200: {"content": {"image/png": {}}}})
+async def image_png(image_id: str, request: Request):
+    """The pixels the server works on (EXIF orientation applied), for clients that cannot decode the
+    original format (the web page uses it for TIFF and other formats browsers do not show)."""
+    import io
+
+    from PIL import Image
+
+    stored = request.app.state.store.get(image_id)
+
+    def encode() -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(stored.image.pixels).save(buf, "PNG", compress_level=1)
+        return buf.getvalue()
+
+    return Response(await run_in_threadpool(encode), media_type="image/png")
 
 
 @router.post("/images/{image_id}/segment", summary="Masks from points, boxes and/or a previous mask")

@@ -194,18 +194,18 @@
   async function openFile(file) {
     if (!file) return;
     status("uploading " + file.name + " and computing its embedding…");
-    let bitmap;
+    let bitmap = null;
     try {
       bitmap = await loadBitmap(file);
     } catch (e) {
-      status("cannot display " + file.name + ": " + e.message, true);
-      return;
+      bitmap = null; // e.g. TIFF: show the server's decoded pixels instead
     }
     const form = new FormData();
     form.append("file", file, file.name);
     let info;
     try {
       info = await api("/v1/images", { method: "POST", body: form });
+      if (!bitmap) bitmap = await serverBitmap(info.image_id);
     } catch (e) {
       status("upload failed: " + e.message, true);
       return;
@@ -232,6 +232,13 @@
     const availW = stage.clientWidth - 24, availH = stage.clientHeight - 24;
     const scale = Math.max(0.05, Math.min(availW / state.image.width, availH / state.image.height));
     $("canvases").style.width = Math.floor(state.image.width * scale) + "px";
+  }
+
+  async function serverBitmap(imageId) {
+    const headers = apiKey() ? { Authorization: "Bearer " + apiKey() } : {};
+    const resp = await fetch("/v1/images/" + imageId + "/image.png", { headers: headers });
+    if (!resp.ok) throw new Error("cannot fetch the decoded image (" + resp.status + ")");
+    return loadBitmap(await resp.blob());
   }
 
   function loadBitmap(file) {
