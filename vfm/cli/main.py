@@ -12,7 +12,7 @@ import os
 import sys
 
 #: Subcommand modules under vfm.cli, in help order.
-COMMANDS = ["segment", "models", "detect", "ground", "classify", "tag", "serve", "label", "eval"]
+COMMANDS = ["segment", "everything", "models", "detect", "ground", "classify", "tag", "serve", "label", "eval"]
 
 
 class _Parser(argparse.ArgumentParser):

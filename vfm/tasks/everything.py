@@ -74,12 +74,13 @@ class MaskGenerator:
         if min_mask_region_area < 0:
             raise PromptError(f"min_mask_region_area must be 0 or more, got {min_mask_region_area}")
         if points_per_side is not None:
-            grids = U.build_all_layer_point_grids(int(points_per_side), int(crop_n_layers), int(crop_n_points_downscale_factor))
-            if any(len(g) == 0 for g in grids):
+            sides = [int(int(points_per_side) / (int(crop_n_points_downscale_factor) ** i)) for i in range(int(crop_n_layers) + 1)]
+            if min(sides) < 1:
                 raise PromptError(
                     f"points_per_side {points_per_side} leaves no points in crop layer {crop_n_layers}; "
                     "use more points or a smaller crop_n_points_downscale_factor"
                 )
+            grids = U.build_all_layer_point_grids(int(points_per_side), int(crop_n_layers), int(crop_n_points_downscale_factor))
         else:
             grids = [np.asarray(g, dtype=np.float64).reshape(-1, 2) for g in point_grids]
             if len(grids) != int(crop_n_layers) + 1:
