@@ -144,3 +144,15 @@ def test_interrupted_scan_resumes_with_the_same_ids(tmp_path, monkeypatch):
     store.ingest(open_source(str(src)))
     assert [(r[0], r[1]) for r in store.rows(status=None)] == expected
     store.close()
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_workers_run_then_single_process_rerun(setup, tmp_path):
+    out = tmp_path / "out"
+    argv = args(setup["src"], out, setup["gdino"], setup["sam"])
+    killed_at = run_and_kill(argv + ["--workers", "2"], out / "state.sqlite", after=2)
+    assert killed_at < N_IMAGES + 1
+    assert main(argv) == 0
+    assert (out / "coco.json").read_bytes() == (setup["baseline"] / "coco.json").read_bytes()
+    with sqlite3.connect(out / "state.sqlite") as conn:
+        assert conn.execute("SELECT MAX(attempts) FROM images").fetchone() == (1,)
