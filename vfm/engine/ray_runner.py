@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from vfm.engine.runner import _commit, _Guard
 from vfm.engine.state import Store
-from vfm.errors import require
+from vfm.errors import VfmError, require
 
 COLUMNS = ("id", "status", "width", "height", "result", "error", "internal")
 
@@ -55,7 +55,12 @@ def init_ray(address: str | None, num_cpus: int | None = None):
     ray = require("ray", "ray")
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False)
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise VfmError(f"could not join the Ray cluster at '{address}' ({reason}); start it with "
+                               "'ray start --head' or give its address (auto, host:6379, ray://host:10001)") from None
         else:
             ray.init(num_cpus=num_cpus, log_to_driver=False, include_dashboard=False)
     return ray
