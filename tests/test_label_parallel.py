@@ -61,5 +61,17 @@ def test_ray_local_cluster_equals_single_process(setup, tmp_path):
         out = tmp_path / "ray"
         assert main(argv(setup["src"], out, setup["gdino"], setup["sam"], "--ray")) == 0
         assert_same_dataset(out, setup["single"])
+        # A model that does not load on the actors: one line, exit 1 (not a dead-actor traceback).
+        bad = argv(setup["src"], tmp_path / "bad", tmp_path / "missing-detector", setup["sam"], "--ray")
+        assert main(bad) == 1
     finally:
         ray.shutdown()
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_load_the_models_fail_in_one_line(setup, tmp_path, capsys):
+    """multiprocessing would respawn a worker whose initializer raises forever; the run must stop instead."""
+    bad = argv(setup["src"], tmp_path / "bad", tmp_path / "missing-detector", setup["sam"], "--workers", "2")
+    assert main(bad) == 1
+    err = capsys.readouterr().err
+    assert "unknown model" in err and len(err.strip().splitlines()) == 1

@@ -21,26 +21,35 @@ from vfm.engine.runner import _commit, _Guard
 from vfm.engine.state import Store
 from vfm.errors import VfmError, require
 
-COLUMNS = ("id", "status", "width", "height", "result", "error", "internal")
+COLUMNS = ("id", "status", "width", "height", "result", "error", "internal", "fatal")
 
 
 class _RayLabeler:
     """Ray Data callable class: loads the models once per actor, labels a batch of (id, path)."""
 
     def __init__(self, config: dict[str, Any], device: str | None, threads: int):
-        import torch
+        from vfm.engine.runner import load_error
 
-        from vfm.cli.main import _quiet_libraries
-        from vfm.engine.tasks import LabelTask
+        self.task, self.error = None, None
+        try:  # a load failure is reported with the first batch, as one line, not as a dead actor
+            import torch
 
-        torch.set_num_threads(max(1, threads))
-        _quiet_libraries()
-        self.task = LabelTask.from_config(config, device=device)
+            from vfm.cli.main import _quiet_libraries
+            from vfm.engine.tasks import LabelTask
+
+            torch.set_num_threads(max(1, threads))
+            _quiet_libraries()
+            self.task = LabelTask.from_config(config, device=device)
+        except Exception as exc:  # noqa: BLE001
+            self.error = load_error(exc)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         out: dict[str, list] = {k: [] for k in COLUMNS}
         for image_id, path in zip(batch["id"], batch["path"]):
-            rec = self.task(int(image_id), str(path))
+            if self.task is None:
+                rec = {"id": int(image_id), "status": "error", "fatal": self.error}
+            else:
+                rec = self.task(int(image_id), str(path))
             out["id"].append(int(rec["id"]))
             out["status"].append(rec["status"])
             out["width"].append(int(rec.get("width") or -1))
@@ -48,6 +57,7 @@ class _RayLabeler:
             out["result"].append(rec.get("result") or "")
             out["error"].append(rec.get("error") or "")
             out["internal"].append(bool(rec.get("internal")))
+            out["fatal"].append(rec.get("fatal") or "")
         return out
 
 
@@ -99,7 +109,7 @@ def run_ray(store: Store, config: dict[str, Any], *, address: str | None = None,
                     "width": None if int(batch["width"][j]) < 0 else int(batch["width"][j]),
                     "height": None if int(batch["height"][j]) < 0 else int(batch["height"][j]),
                     "result": str(batch["result"][j]) or None, "error": str(batch["error"][j]) or None,
-                    "internal": bool(batch["internal"][j]),
+                    "internal": bool(batch["internal"][j]), "fatal": str(batch["fatal"][j]),
                 }
                 _commit(store, rec, guard)
                 n += 1

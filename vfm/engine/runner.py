@@ -48,6 +48,8 @@ def run_local(store: Store, config: dict[str, Any], *, workers: int = 1, device:
 
 
 def _commit(store: Store, record: dict[str, Any], guard: _Guard) -> None:
+    if record.get("fatal"):
+        raise VfmError(record["fatal"])
     guard.check(record)
     record.pop("internal", None)
     store.commit([record])
@@ -65,21 +67,35 @@ def _run_inline(store, config, device, on_done) -> int:
 
 
 _WORKER_TASK: LabelTask | None = None
+_WORKER_ERROR: str | None = None
+
+
+def load_error(exc: BaseException) -> str:
+    """One sentence for a model that failed to load in a worker (sent back instead of crashing it)."""
+    if isinstance(exc, VfmError):
+        return str(exc)
+    msg = (str(exc).strip().splitlines() or [""])[0]
+    return f"loading the models failed: {type(exc).__name__}: {msg}"
 
 
 def _init_worker(config: dict[str, Any], device: str | None, threads: int) -> None:
-    global _WORKER_TASK
-    import torch
+    # A failing initializer would make multiprocessing respawn the worker forever: keep the error instead.
+    global _WORKER_TASK, _WORKER_ERROR
+    try:
+        import torch
 
-    torch.set_num_threads(threads)
-    from vfm.cli.main import _quiet_libraries
+        torch.set_num_threads(threads)
+        from vfm.cli.main import _quiet_libraries
 
-    _quiet_libraries()
-    _WORKER_TASK = LabelTask.from_config(config, device=device)
+        _quiet_libraries()
+        _WORKER_TASK = LabelTask.from_config(config, device=device)
+    except Exception as exc:  # noqa: BLE001
+        _WORKER_ERROR = load_error(exc)
 
 
 def _work(image_id: int, path: str) -> dict[str, Any]:
-    assert _WORKER_TASK is not None
+    if _WORKER_TASK is None:
+        return {"id": image_id, "fatal": _WORKER_ERROR or "the worker has no models"}
     return _WORKER_TASK(image_id, path)
 
 
