@@ -74,3 +74,30 @@ def test_tag_refuses_mask_formats(folder, tmp_path, capsys):
     rc = main(["label", str(folder), "--task", "tag", "--format", "yolo", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 1 and "image-level tags" in err
+
+
+def test_everything_writes_every_mask_named_object_or_by_class(folder, tmp_path, tiny_sam_dir, tiny_segmenter):
+    from pycocotools.coco import COCO
+
+    from vfm.formats.coco import instances_to_annotations
+    from vfm.tasks.everything import MaskGenerator
+    from vfm.testing.tiny_clip import build_clip
+
+    common = ["--task", "everything", "--segmenter", str(tiny_sam_dir), "--points-per-side", "4",
+              "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--precision", "fp32", "--quiet"]
+    out = tmp_path / "plain"
+    assert main(["label", str(folder), "--out", str(out), "--format", "coco,masks", *common]) == 0
+    c = COCO(str(out / "coco.json"))
+    assert [cat["name"] for cat in c.dataset["categories"]] == ["object"]
+    gen = MaskGenerator(tiny_segmenter, points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0)
+    expected = instances_to_annotations(gen.generate(folder / "t0.png"))
+    got = c.loadAnns(c.getAnnIds(imgIds=[1]))
+    assert len(got) == len(expected) > 0
+    assert [g["segmentation"] for g in got] == [e["segmentation"] for e in expected]
+    clip = build_clip(tmp_path / "clip", seed=0)
+    named = tmp_path / "named"
+    assert main(["label", str(folder), "--classes", "sky, dog", "--classifier", str(clip), "--out", str(named), *common]) == 0
+    doc = json.loads((named / "coco.json").read_text())
+    assert [cat["name"] for cat in doc["categories"]] == ["sky", "dog"]
+    assert len(doc["annotations"]) == len(c.dataset["annotations"])
+    assert {a["category_id"] for a in doc["annotations"]} <= {1, 2}

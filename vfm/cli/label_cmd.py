@@ -41,6 +41,10 @@ def add_parser(sub) -> None:
     p.add_argument("--tag-threshold", type=float, default=None, metavar="T", help="tag score threshold 0..1 (--task tag)")
     p.add_argument("--points-per-side", type=int, default=None, metavar="N",
                    help="--task everything: N x N point grid (default 32)")
+    p.add_argument("--pred-iou-thresh", type=float, default=None, metavar="T",
+                   help="--task everything: keep masks with predicted IoU above T (default 0.88)")
+    p.add_argument("--stability-score-thresh", type=float, default=None, metavar="T",
+                   help="--task everything: keep masks with stability score above T (default 0.95)")
     p.add_argument("--format", default="coco", help=f"comma-separated outputs from {', '.join(FORMATS)} (default coco)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="N local worker processes (default 1: this process)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -87,6 +91,8 @@ def build_config(args) -> dict:
         "box_threshold": args.box_threshold, "text_threshold": args.text_threshold,
         "tag_threshold": args.tag_threshold if task == "tag" else None,
         "points_per_side": args.points_per_side if task == "everything" else None,
+        "pred_iou_thresh": args.pred_iou_thresh if task == "everything" else None,
+        "stability_score_thresh": args.stability_score_thresh if task == "everything" else None,
         "precision": args.precision, "max_pixels": args.max_pixels,
     }
     check_config(config)

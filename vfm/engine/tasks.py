@@ -24,7 +24,8 @@ DEFAULT_CLASSIFIER = "clip-vit-base-32"
 
 #: Options that change results: stored in OUT and compared on every rerun.
 CONFIG_KEYS = ("source", "task", "classes", "detector", "segmenter", "classifier", "box_threshold",
-               "text_threshold", "tag_threshold", "points_per_side", "precision", "max_pixels")
+               "text_threshold", "tag_threshold", "points_per_side", "pred_iou_thresh", "stability_score_thresh",
+               "precision", "max_pixels")
 
 
 def categories_for(config: dict[str, Any]) -> list[str]:
@@ -80,8 +81,9 @@ class LabelTask:
                                "which this vfm does not have yet; use --task ground with --classes") from None
             from vfm.tasks.segment import Segmenter
 
+            amg = {k: config[k] for k in ("pred_iou_thresh", "stability_score_thresh") if config.get(k) is not None}
             generator = MaskGenerator(Segmenter.load(config["segmenter"], device=device, precision=precision),
-                                      points_per_side=config.get("points_per_side") or 32)
+                                      points_per_side=config.get("points_per_side") or 32, **amg)
             labeler = None
             if classes:
                 from vfm.tasks.label_masks import MaskLabeler
