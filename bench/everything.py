@@ -96,7 +96,7 @@ def speed(args) -> None:
             s, n = try_pipeline(SamModel.from_pretrained(d).eval(), image, args.points[0])
             print(f"transformers mask-generation pipeline (pps {args.points[0]}): {s:.1f} s end to end, {n} masks", flush=True)
         except Exception as e:  # noqa: BLE001 - reported, the bench goes on
-            print(f"transformers mask-generation pipeline could not run: {type(e).__name__}: {str(e).splitlines()[0][:200]}", flush=True)
+            print(f"transformers mask-generation pipeline could not run: {type(e).__name__}: {' '.join(str(e).split())[:300]}", flush=True)
     from segment_anything import SamAutomaticMaskGenerator
 
     rows = []
