@@ -145,4 +145,5 @@ def evaluate(gt_path: str | os.PathLike, pred_path: str | os.PathLike, iou_type:
         p = precision[:, :, k, 0, -1]
         p = p[p > -1]
         per_category[gt.cats[cat_id]["name"]] = float(p.mean()) if p.size else float("nan")
-    return EvalResult([float(s) for s in ev.stats], buf.getvalue(), n_images, dropped, per_category)
+    table = "\n".join(line for line in buf.getvalue().splitlines() if line.lstrip().startswith("Average"))
+    return EvalResult([float(s) for s in ev.stats], table, n_images, dropped, per_category)
