@@ -45,7 +45,10 @@ def add_parser(sub) -> None:
 
 
 def _add_extra_options(p: argparse.ArgumentParser) -> None:
-    """Place for options other modules contribute to `vfm everything` (e.g. labels for masks)."""
+    """Options other modules contribute to `vfm everything`: a label for every mask."""
+    from vfm.cli.label_opts import add_label_options
+
+    add_label_options(p)
 
 
 def _check(args) -> None:
@@ -110,7 +113,9 @@ def run(args) -> int:
     with progress if progress is not None else contextlib.nullcontext():
         result = gen.generate(image)
     categories = None
-    # Labels for masks (--classes/--vocabulary) hook in here: result, categories = apply_labels(args, image, result)
+    from vfm.cli.label_opts import apply_labels
+
+    result, categories = apply_labels(args, image, result)
     doc = instances_to_document(result, categories=categories)
     if args.out:
         from vfm.formats.png import draw_overlay

@@ -21,7 +21,7 @@ import numpy as np
 from vfm.results.instances import Instances
 
 #: ``Instances.data`` keys copied into each annotation when present (JSON-ready per item).
-EXTRA_KEYS = ("stability_score", "point_coords", "crop_box", "mask_index", "prompt_index")
+EXTRA_KEYS = ("stability_score", "point_coords", "crop_box", "mask_index", "prompt_index", "label_score", "semantic_label")
 
 
 def _jsonable(value: Any) -> Any:
