@@ -42,6 +42,20 @@ def tiny_sam2_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory):
+    from vfm.testing.tiny_clip import build_clip
+
+    return build_clip(tmp_path_factory.mktemp("models") / "tiny-clip", seed=0)
+
+
+@pytest.fixture(scope="session")
+def siglip_dir(tmp_path_factory):
+    from vfm.testing.tiny_clip import build_siglip
+
+    return build_siglip(tmp_path_factory.mktemp("models") / "tiny-siglip", seed=1)
+
+
+@pytest.fixture(scope="session")
 def tiny_segmenter(tiny_sam_dir):
     from vfm.tasks.segment import Segmenter
 

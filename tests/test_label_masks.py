@@ -18,20 +18,6 @@ CLASSES = ["cat", "dog", "sky", "building", "tree"]
 
 
 @pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory):
-    from vfm.testing.tiny_clip import build_clip
-
-    return build_clip(tmp_path_factory.mktemp("models") / "tiny-clip", seed=0)
-
-
-@pytest.fixture(scope="module")
-def siglip_dir(tmp_path_factory):
-    from vfm.testing.tiny_clip import build_siglip
-
-    return build_siglip(tmp_path_factory.mktemp("models") / "tiny-siglip", seed=1)
-
-
-@pytest.fixture(scope="module")
 def m2f_dir(tmp_path_factory):
     from vfm.testing.tiny_clip import build_mask2former
 

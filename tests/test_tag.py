@@ -19,20 +19,6 @@ VOCAB = ["cat", "dog", "red", "beach", "remote control", "snowy mountain", "kitc
 
 
 @pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory):
-    from vfm.testing.tiny_clip import build_clip
-
-    return build_clip(tmp_path_factory.mktemp("models") / "tiny-clip", seed=0)
-
-
-@pytest.fixture(scope="module")
-def siglip_dir(tmp_path_factory):
-    from vfm.testing.tiny_clip import build_siglip
-
-    return build_siglip(tmp_path_factory.mktemp("models") / "tiny-siglip", seed=1)
-
-
-@pytest.fixture(scope="module")
 def clip(clip_dir):
     return Classifier.load(str(clip_dir), device="cpu")
 
