@@ -148,7 +148,8 @@ class PromptableModel(ABC):
             x = torch.nn.functional.interpolate(x, (s, s), mode="bilinear", align_corners=False)
             ih, iw = frame.input_size
             x = x[..., :ih, :iw]
-        x = torch.nn.functional.interpolate(x, frame.original_size, mode="bilinear", align_corners=False)
+        if tuple(x.shape[-2:]) != tuple(frame.original_size):  # same size: bilinear is the identity
+            x = torch.nn.functional.interpolate(x, frame.original_size, mode="bilinear", align_corners=False)
         return x.reshape(*shape[:-2], *frame.original_size)
 
     def mask_to_low_res(self, mask: np.ndarray, frame: Frame, logit: float = 8.0) -> np.ndarray:

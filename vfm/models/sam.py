@@ -12,6 +12,8 @@ from typing import Any
 import torch
 
 from vfm.models.promptable import Embedding, PromptableModel, Preprocessing, _expand
+from vfm.models.sam_decoder import SamDecoder
+from vfm.models.sam_encoder import accelerate as accelerate_encoder
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,6 +35,12 @@ def sam_preprocessing(config: Any, processor_config: dict | None, keep_aspect: b
 class SamAdapter(PromptableModel):
     family = "sam"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        accelerate_encoder(self.model)  # exact, less memory traffic in the ViT's attention layers
+        # SAM / SlimSAM decode through the exact, rearranged decoder; SAM-HQ keeps its own forward
+        self.fast_decoder = SamDecoder(self.model) if SamDecoder.supports(self.model) else None
+
     def _encode(self, pixel_values: torch.Tensor) -> dict[str, Any]:
         return {"image_embeddings": self.model.get_image_embeddings(pixel_values)}
 
@@ -48,9 +56,13 @@ class SamAdapter(PromptableModel):
         return kw
 
     def _decode(self, embedding: Embedding, points, labels, boxes, mask_inputs, multimask):
+        image_embeddings = embedding.tensors["image_embeddings"]
+        if self.fast_decoder is not None:
+            low, iou = self.fast_decoder(image_embeddings.to(self.device), points, labels, boxes, mask_inputs, multimask)
+            return low.float(), iou.float()
         p = _batch_size(points, boxes, mask_inputs)
         out = self.model(
-            image_embeddings=_expand(embedding.tensors["image_embeddings"], p),
+            image_embeddings=_expand(image_embeddings, p),
             multimask_output=multimask,
             **self._prompt_kwargs(points, labels, boxes, mask_inputs),
         )
