@@ -19,6 +19,7 @@ processes and prints their peak RSS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import subprocess
@@ -48,21 +49,46 @@ def agreement(got_rles, ref_anns):
     return float((iou[rows, cols] >= 0.9).sum() / len(ref_anns))
 
 
-def try_pipeline(hf_model, image, pps):
+@contextlib.contextmanager
+def _torchvision_nms_stand_in():
+    """Test-only: ``torchvision.ops.boxes.batched_nms`` (torchvision cannot be imported here) for the
+    pipeline's final NMS, backed by vfm.testing.meta_sam's torch implementation."""
+    import types
+
+    from vfm.testing.meta_sam import batched_nms
+
+    names = ("torchvision", "torchvision.ops", "torchvision.ops.boxes")
+    saved = {n: sys.modules.get(n) for n in names}
+    mods = {n: types.ModuleType(n) for n in names}
+    mods["torchvision.ops.boxes"].batched_nms = batched_nms
+    mods["torchvision"].ops = mods["torchvision.ops"]
+    mods["torchvision.ops"].boxes = mods["torchvision.ops.boxes"]
+    sys.modules.update(mods)
+    try:
+        yield
+    finally:
+        for n, m in saved.items():
+            if m is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
+
+
+def try_pipeline(hf_model, image, pps, thresholds):
     """transformers' mask-generation pipeline; returns (seconds, n) or raises with the reason."""
     from PIL import Image
     from transformers import pipeline
-    from transformers.models.sam import SamImageProcessor
+    from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil, _post_process_for_mask_generation
 
-    try:
-        proc = SamImageProcessor()
-    except Exception:  # the PIL processor is what exists without torchvision
-        from transformers.models.sam.image_processing_sam_pil import SamImageProcessorPil as P  # noqa
+    class Processor(SamImageProcessorPil):  # the PIL processor (the torchvision one cannot import here)
+        def post_process_for_mask_generation(self, all_masks, all_scores, all_boxes, crops_nms_thresh):
+            with _torchvision_nms_stand_in():
+                return _post_process_for_mask_generation(all_masks, all_scores, all_boxes, crops_nms_thresh)
 
-        proc = P()
-    pipe = pipeline("mask-generation", model=hf_model, image_processor=proc, device="cpu")
+    pipe = pipeline("mask-generation", model=hf_model, image_processor=Processor(), device="cpu")
+    kw = {k: v for k, v in thresholds.items() if k in ("pred_iou_thresh", "stability_score_thresh")}
     t = time.perf_counter()
-    out = pipe(Image.fromarray(image), points_per_batch=64, points_per_crop=pps)
+    out = pipe(Image.fromarray(image), points_per_batch=64, points_per_crop=pps, **kw)
     return time.perf_counter() - t, len(out["masks"])
 
 
@@ -91,12 +117,7 @@ def speed(args) -> None:
         predictor.reset_image = lambda *a, **k: None
         ref_gen_cache["predictor"] = predictor
     print(f"encoder (fp32, once per tool): " + ", ".join(f"{k} {v:.1f} s" for k, v in enc.items()), flush=True)
-    if "hf" in args.tools:
-        try:
-            s, n = try_pipeline(SamModel.from_pretrained(d).eval(), image, args.points[0])
-            print(f"transformers mask-generation pipeline (pps {args.points[0]}): {s:.1f} s end to end, {n} masks", flush=True)
-        except Exception as e:  # noqa: BLE001 - reported, the bench goes on
-            print(f"transformers mask-generation pipeline could not run: {type(e).__name__}: {' '.join(str(e).split())[:300]}", flush=True)
+    hf_model = SamModel.from_pretrained(d).eval() if "hf" in args.tools else None
     from segment_anything import SamAutomaticMaskGenerator
 
     rows = []
@@ -116,6 +137,14 @@ def speed(args) -> None:
                     t = time.perf_counter(); vfm_out = g.generate(image); times["vfm"].append(time.perf_counter() - t)
                     tm = ", ".join(f"{k} {v:.1f}" for k, v in g.timings.items())
                     print(f"  pps {pps} {th}: vfm {times['vfm'][-1]:.1f} s ({tm}), {len(vfm_out)} masks", flush=True)
+            if hf_model is not None:  # end to end: the pipeline embeds the image itself
+                try:
+                    sec, n = try_pipeline(hf_model, image, pps, THRESHOLDS[th])
+                    print(f"  pps {pps} {th}: transformers mask-generation pipeline {sec:.1f} s end to end, {n} masks", flush=True)
+                    rows.append(f"pps {pps:>2} thresholds {th:>7}: transformers pipeline end to end {sec:.1f} s, {n} masks")
+                except Exception as e:  # noqa: BLE001 - reported, the bench goes on
+                    print(f"transformers mask-generation pipeline could not run: {type(e).__name__}: "
+                          f"{' '.join(str(e).split())[:300]}", flush=True)
             r = {k: median(v) for k, v in times.items() if v}
             line = f"pps {pps:>2} thresholds {th:>7}:"
             for k in ("ref", "vfm"):
