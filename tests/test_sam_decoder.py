@@ -105,3 +105,18 @@ def test_supports_sam_only(tiny_sam_dir, tiny_sam_hq_dir):
 
     assert load_promptable(str(tiny_sam_dir), device="cpu").fast_decoder is not None
     assert load_promptable(str(tiny_sam_hq_dir), device="cpu").fast_decoder is None
+
+
+def test_masks_in_chunks_of_prompts_are_the_same(model, monkeypatch):
+    import vfm.models.sam_decoder as D
+
+    points, labels, _, _ = _inputs(model, 5, 1)
+    c = model.config.mask_decoder_config.hidden_size
+    s = model.config.prompt_encoder_config.image_embedding_size
+    emb = torch.randn((1, c, s, s), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        whole, iou = SamDecoder(model)(emb, points, labels, None, None, True)
+        monkeypatch.setattr(D, "MASK_CHUNK_BYTES", 1)  # one prompt per chunk
+        chunked, iou2 = SamDecoder(model)(emb, points, labels, None, None, True)
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(iou2, iou)

@@ -32,6 +32,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+MASK_CHUNK_BYTES = 24 << 20  # upscaled activations per chunk of prompts (under glibc's 32 MiB mmap cap)
+
 
 @dataclass
 class ImageState:
@@ -197,6 +199,10 @@ class SamDecoder:
             return keys.new_zeros((p, m, 4 * h, 4 * w))
         conv1, conv2, ln = dec.upscale_conv1, dec.upscale_conv2, dec.upscale_layer_norm
         c1, c2 = conv1.out_channels, conv2.out_channels
+        step = max(1, MASK_CHUNK_BYTES // (t * 16 * c2 * keys.element_size()))
+        if p > step:  # a few prompts at a time: the upscaled activations stay small (and heap-reused)
+            return torch.cat([self.masks(st, keys[i : i + step], mask_tokens[i : i + step], ids)
+                              for i in range(0, p, step)])
         # ConvTranspose2d(k=2, s=2): out[o, 2y+i, 2x+j] = b[o] + sum_c x[c, y, x] W[c, o, i, j]
         w1 = conv1.weight.permute(0, 2, 3, 1).reshape(c, 4 * c1)  # columns ordered (i, j, o)
         x = torch.addmm(conv1.bias.repeat(4), keys.reshape(p * t, c), w1).view(p * t * 4, c1)
