@@ -21,6 +21,8 @@ import torch
 
 from vfm.models.promptable import Embedding, PromptableModel
 
+RUN_CHUNK = 16  # points per transformer pass inside one generator batch (bounds peak memory)
+
 
 @dataclass
 class DecodeState:
@@ -48,7 +50,16 @@ class PointDecoder:
             return DecodeState(iou=iou.float().cpu(), extra=low.float().cpu())
         st = self.sam.image_state(self.embedding.tensors["image_embeddings"].to(self.model.device))
         tokens, _ = self.sam.prompt_tokens(pts, labels, None, None)
-        queries, keys = self.sam.transformer(st, tokens, out_tokens=self.sam.output_rows(self._ids))
+        rows = self.sam.output_rows(self._ids)
+        # a few points at a time through the transformer (its per-point activations are several
+        # image-sized tensors); only each point's final image tokens are kept for `masks`
+        keys = queries = None
+        for i in range(0, len(tokens), RUN_CHUNK):
+            q, k = self.sam.transformer(st, tokens[i : i + RUN_CHUNK], out_tokens=rows)
+            if keys is None:
+                keys = k.new_empty((len(tokens), *k.shape[1:]))
+                queries = q.new_empty((len(tokens), *q.shape[1:]))
+            keys[i : i + RUN_CHUNK], queries[i : i + RUN_CHUNK] = k, q
         iou = self.sam.iou(queries[:, 0])[:, self._ids]
         return DecodeState(iou=iou.float().cpu(), extra=(st, keys, queries[:, 1:]))
 
