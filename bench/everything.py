@@ -19,7 +19,6 @@ processes and prints their peak RSS.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
 import subprocess
@@ -49,40 +48,17 @@ def agreement(got_rles, ref_anns):
     return float((iou[rows, cols] >= 0.9).sum() / len(ref_anns))
 
 
-@contextlib.contextmanager
-def _torchvision_nms_stand_in():
-    """Test-only: ``torchvision.ops.boxes.batched_nms`` (torchvision cannot be imported here) for the
-    pipeline's final NMS, backed by vfm.testing.meta_sam's torch implementation."""
-    import types
-
-    from vfm.testing.meta_sam import batched_nms
-
-    names = ("torchvision", "torchvision.ops", "torchvision.ops.boxes")
-    saved = {n: sys.modules.get(n) for n in names}
-    mods = {n: types.ModuleType(n) for n in names}
-    mods["torchvision.ops.boxes"].batched_nms = batched_nms
-    mods["torchvision"].ops = mods["torchvision.ops"]
-    mods["torchvision.ops"].boxes = mods["torchvision.ops.boxes"]
-    sys.modules.update(mods)
-    try:
-        yield
-    finally:
-        for n, m in saved.items():
-            if m is None:
-                sys.modules.pop(n, None)
-            else:
-                sys.modules[n] = m
-
-
 def try_pipeline(hf_model, image, pps, thresholds):
     """transformers' mask-generation pipeline; returns (seconds, n) or raises with the reason."""
     from PIL import Image
     from transformers import pipeline
     from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil, _post_process_for_mask_generation
 
+    from vfm.testing.meta_sam import torchvision_stand_in  # test-only batched_nms (torchvision cannot import here)
+
     class Processor(SamImageProcessorPil):  # the PIL processor (the torchvision one cannot import here)
         def post_process_for_mask_generation(self, all_masks, all_scores, all_boxes, crops_nms_thresh):
-            with _torchvision_nms_stand_in():
+            with torchvision_stand_in():
                 return _post_process_for_mask_generation(all_masks, all_scores, all_boxes, crops_nms_thresh)
 
     pipe = pipeline("mask-generation", model=hf_model, image_processor=Processor(), device="cpu")

@@ -12,6 +12,7 @@ conversion), loaded strictly.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import types
@@ -83,25 +84,35 @@ def resize(image: Any, size: Any, *args: Any, **kwargs: Any) -> Any:
     return image.resize((int(w), int(h)), Image.BILINEAR)
 
 
-def _import_reference():
-    """Import segment_anything with the stand-in present, then take the stand-in out again."""
+@contextlib.contextmanager
+def torchvision_stand_in():
+    """The stand-in in ``sys.modules`` for the duration of the block, then the previous state again."""
     previous = {name: sys.modules.get(name) for name in _STUB_MODULES}
     try:
-        for name in _STUB_MODULES:
-            sys.modules[name] = types.ModuleType(name)
-        boxes = sys.modules["torchvision.ops.boxes"]
+        mods = {name: types.ModuleType(name) for name in _STUB_MODULES}
+        mods["torchvision"].ops, mods["torchvision"].transforms = mods["torchvision.ops"], mods["torchvision.transforms"]
+        mods["torchvision.ops"].boxes = mods["torchvision.ops.boxes"]
+        mods["torchvision.transforms"].functional = mods["torchvision.transforms.functional"]
+        boxes = mods["torchvision.ops.boxes"]
         boxes.batched_nms, boxes.box_area, boxes.nms = batched_nms, box_area, nms
-        fn = sys.modules["torchvision.transforms.functional"]
+        fn = mods["torchvision.transforms.functional"]
         fn.resize, fn.to_pil_image = resize, to_pil_image
-        import segment_anything  # noqa: F401
-        import segment_anything.automatic_mask_generator  # noqa: F401
-        import segment_anything.utils.transforms  # noqa: F401
+        sys.modules.update(mods)
+        yield
     finally:
         for name, module in previous.items():
             if module is None:
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
+
+
+def _import_reference():
+    """Import segment_anything with the stand-in present, then take the stand-in out again."""
+    with torchvision_stand_in():
+        import segment_anything  # noqa: F401
+        import segment_anything.automatic_mask_generator  # noqa: F401
+        import segment_anything.utils.transforms  # noqa: F401
     return sys.modules["segment_anything"]
 
 
