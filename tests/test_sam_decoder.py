@@ -107,7 +107,7 @@ def test_supports_sam_only(tiny_sam_dir, tiny_sam_hq_dir):
     assert load_promptable(str(tiny_sam_hq_dir), device="cpu").fast_decoder is None
 
 
-def test_masks_in_chunks_of_prompts_are_the_same(model, monkeypatch):
+def test_masks_in_chunks_of_tokens_are_the_same(model, monkeypatch):
     import vfm.models.sam_decoder as D
 
     points, labels, _, _ = _inputs(model, 5, 1)
@@ -116,7 +116,9 @@ def test_masks_in_chunks_of_prompts_are_the_same(model, monkeypatch):
     emb = torch.randn((1, c, s, s), generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         whole, iou = SamDecoder(model)(emb, points, labels, None, None, True)
-        monkeypatch.setattr(D, "MASK_CHUNK_BYTES", 1)  # one prompt per chunk
+        c2 = model.mask_decoder.upscale_conv2.out_channels
+        monkeypatch.setattr(D, "UPSCALE_CHUNK_BYTES", 3 * 16 * c2 * 4)  # 3 tokens per chunk
+        assert (s * s) % 3  # the last chunk is shorter
         chunked, iou2 = SamDecoder(model)(emb, points, labels, None, None, True)
     torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(iou2, iou)

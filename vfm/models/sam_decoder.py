@@ -18,7 +18,8 @@ image, or much larger than it needs to be:
 3. **Upscaling as matrix products.** The two stride-2, kernel-2 transposed convolutions are plain
    matrix products in a channels-last layout (LayerNorm over contiguous channels, no permutes); the
    spatial layout is restored only for the final masks, and only the mask tokens asked for get a
-   hypernetwork and a mask.
+   hypernetwork and a mask. They run a few hundred image tokens at a time, so the upscaled
+   activations stay in the CPU cache (and memory stays flat however many prompts come at once).
 
 Results equal transformers' to float rounding (``tests/test_sam_decoder.py``); SAM-HQ and SAM 2,
 whose decoders differ, keep their model's own forward.
@@ -32,7 +33,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-MASK_CHUNK_BYTES = 24 << 20  # upscaled activations per chunk of prompts (under glibc's 32 MiB mmap cap)
+UPSCALE_CHUNK_BYTES = 1 << 20  # upscaled activations per chunk of image tokens (about an L2 cache)
 
 
 @dataclass
@@ -190,7 +191,11 @@ class SamDecoder:
 
     def masks(self, st: ImageState, keys: torch.Tensor, mask_tokens: torch.Tensor, ids: Sequence[int]) -> torch.Tensor:
         """Low-res logits P x len(ids) x 4h x 4w of mask tokens ``ids`` (0 = single-mask output), given
-        their transformer outputs ``mask_tokens`` (P x len(ids) x C, in the order of ``ids``)."""
+        their transformer outputs ``mask_tokens`` (P x len(ids) x C, in the order of ``ids``).
+
+        The upscaling runs a few hundred image tokens at a time: each chunk's activations stay in
+        the CPU cache through both products, the LayerNorm and the activations (in place), instead
+        of streaming 4h x 4w x C/8 floats through memory four times."""
         dec = self.m.mask_decoder
         p, t, c = keys.shape
         h, w = st.hw
@@ -199,20 +204,29 @@ class SamDecoder:
             return keys.new_zeros((p, m, 4 * h, 4 * w))
         conv1, conv2, ln = dec.upscale_conv1, dec.upscale_conv2, dec.upscale_layer_norm
         c1, c2 = conv1.out_channels, conv2.out_channels
-        step = max(1, MASK_CHUNK_BYTES // (t * 16 * c2 * keys.element_size()))
-        if p > step:  # a few prompts at a time: the upscaled activations stay small (and heap-reused)
-            return torch.cat([self.masks(st, keys[i : i + step], mask_tokens[i : i + step], ids)
-                              for i in range(0, p, step)])
         # ConvTranspose2d(k=2, s=2): out[o, 2y+i, 2x+j] = b[o] + sum_c x[c, y, x] W[c, o, i, j]
         w1 = conv1.weight.permute(0, 2, 3, 1).reshape(c, 4 * c1)  # columns ordered (i, j, o)
-        x = torch.addmm(conv1.bias.repeat(4), keys.reshape(p * t, c), w1).view(p * t * 4, c1)
-        x = dec.activation(F.layer_norm(x, (c1,), ln.weight, ln.bias, ln.eps))
         w2 = conv2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)  # columns ordered (k, l, o)
-        x = dec.activation(torch.addmm(conv2.bias.repeat(4), x, w2))  # (p, y, x, i, j) x (k, l, o)
-        hyper = torch.stack([dec.output_hypernetworks_mlps[i](mask_tokens[:, j]) for j, i in enumerate(ids)], 1)
-        out = torch.bmm(x.view(p, t * 16, c2), hyper.transpose(1, 2))  # P x (y x i j k l) x M
+        b1, b2 = conv1.bias.repeat(4), conv2.bias.repeat(4)
+        hyper = torch.stack([dec.output_hypernetworks_mlps[i](mask_tokens[:, j]) for j, i in enumerate(ids)], 2)
+        out = keys.new_empty((p, t * 16, m))  # rows ordered (y, x, i, j, k, l)
+        step = max(1, UPSCALE_CHUNK_BYTES // (16 * c2 * keys.element_size()))
+        for b in range(p):
+            for s in range(0, t, step):
+                e = min(t, s + step)
+                x = torch.addmm(b1, keys[b, s:e], w1).view(-1, c1)  # (y x, i j) x c1
+                x = _activation_(dec.activation, F.layer_norm(x, (c1,), ln.weight, ln.bias, ln.eps))
+                x = _activation_(dec.activation, torch.addmm(b2, x, w2))  # (y x i j) x (k, l, o)
+                torch.mm(x.view(-1, c2), hyper[b], out=out[b, 16 * s : 16 * e])
         out = out.view(p, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)  # p m y i k x j l
         return out.reshape(p, m, 4 * h, 4 * w)
+
+
+def _activation_(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)``, in place for GELU (SAM's activation)."""
+    if type(module) is torch.nn.GELU:
+        return torch._C._nn.gelu_(x, approximate=module.approximate)
+    return module(x)
 
 
 # ---------------------------------------------------------------------- attention variants
