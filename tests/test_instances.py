@@ -100,3 +100,14 @@ def test_supervision_round_trip():
     with pytest.raises(ValueError, match="image_size"):
         Instances.from_supervision(boxes_only)
     assert len(Instances.from_supervision(boxes_only, image_size=(5, 5))) == 1
+
+
+def test_rles_of_column_major_masks_are_the_same():
+    from vfm.results.rle import encode_rles
+
+    masks = _masks()
+    f = np.ascontiguousarray(masks.transpose(0, 2, 1)).transpose(0, 2, 1)  # column-major per mask
+    assert not f.flags.c_contiguous and f.dtype == bool
+    assert encode_rles(f) == encode_rles(masks) == encode_rles(masks.astype(np.uint8))
+    inst = Instances.from_masks(f, [0.5] * len(f))
+    np.testing.assert_array_equal(inst.areas, masks.reshape(len(masks), -1).sum(1))

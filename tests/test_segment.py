@@ -131,3 +131,21 @@ def test_bf16_encoder_keeps_masks(tiny_sam_dir, image_array):
     mb = b.predict(points=[(50, 40)], multimask=True, image=image_array).masks
     ious = [(x & y).sum() / max((x | y).sum(), 1) for x, y in zip(ma, mb)]
     assert min(ious) > 0.9
+
+
+def test_masks_come_from_the_transposed_upscale_unchanged(seg, image_array):
+    """predict_batch thresholds the transposed upscale (column-major masks for the RLE encoder):
+    the same logits as the plain upscale, and the same masks as thresholding those."""
+    import torch
+
+    _, emb = seg.embed(image_array)
+    h, w = image_array.shape[:2]
+    assert h != w
+    res = seg.predict(points=[(50, 40)], multimask=True, image=emb)
+    low = torch.from_numpy(res.data["low_res_logits"])
+    plain = seg.model.upscale(low, emb.frame)
+    trans = seg.model.upscale(low, emb.frame, transposed=True)
+    assert plain.shape == (3, h, w) and trans.shape == (3, w, h)
+    torch.testing.assert_close(trans.transpose(-1, -2), plain, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(res.masks, (plain > seg.model.mask_threshold).numpy())
+    assert res.masks[0].flags.f_contiguous

@@ -139,18 +139,27 @@ class PromptableModel(ABC):
     @abstractmethod
     def _decode(self, embedding, points, labels, boxes, mask_inputs, multimask): ...
 
-    def upscale(self, low_res: torch.Tensor, frame: Frame) -> torch.Tensor:
-        """Low-res logits (...xLxL) -> logits at the original image size (...xHxW)."""
+    def upscale(self, low_res: torch.Tensor, frame: Frame, *, transposed: bool = False) -> torch.Tensor:
+        """Low-res logits (...xLxL) -> logits at the original image size (...xHxW).
+
+        ``transposed``: return ...xWxH, the logits of the transposed image (the same values: the
+        bilinear weights of each axis do not depend on the other). Thresholded and transposed back
+        as a NumPy view, that is the column-major layout pycocotools encodes without a copy.
+        """
         shape = low_res.shape
         x = low_res.reshape(-1, 1, *shape[-2:]).float()
+        h, w = frame.original_size
+        if transposed:
+            x = x.transpose(-1, -2)
         if self.prep.keep_aspect:
             s = self.prep.image_size
             x = torch.nn.functional.interpolate(x, (s, s), mode="bilinear", align_corners=False)
             ih, iw = frame.input_size
-            x = x[..., :ih, :iw]
-        if tuple(x.shape[-2:]) != tuple(frame.original_size):  # same size: bilinear is the identity
-            x = torch.nn.functional.interpolate(x, frame.original_size, mode="bilinear", align_corners=False)
-        return x.reshape(*shape[:-2], *frame.original_size)
+            x = x[..., :iw, :ih] if transposed else x[..., :ih, :iw]
+        size = (w, h) if transposed else (h, w)
+        if tuple(x.shape[-2:]) != size:  # same size: bilinear is the identity
+            x = torch.nn.functional.interpolate(x, size, mode="bilinear", align_corners=False)
+        return x.reshape(*shape[:-2], *size)
 
     def mask_to_low_res(self, mask: np.ndarray, frame: Frame, logit: float = 8.0) -> np.ndarray:
         """A binary HxW mask in the original frame -> LxL low-res logits (+logit inside, -logit outside)."""

@@ -173,9 +173,9 @@ class SamDecoder:
             queries = layer.layer_norm3(queries + layer.mlp(queries))
             q = queries + qpe
             if keys is None:
-                keys = layer.layer_norm4(st.src + _image_to_tokens(i2t, None, q, queries, q_proj=st.i2t_q))
+                keys = layer.layer_norm4(_image_to_tokens(i2t, st.src, None, q, queries, q_proj=st.i2t_q))
             else:
-                keys = layer.layer_norm4(keys + _image_to_tokens(i2t, key_in, q, queries))
+                keys = layer.layer_norm4(_image_to_tokens(i2t, keys, key_in, q, queries))
         if keys is None:  # a decoder without layers
             keys = st.src.expand(p, -1, -1)
         if out_tokens is not None:
@@ -271,15 +271,18 @@ def _tokens_to_image(module, query: torch.Tensor, key: torch.Tensor, value: torc
     return module.out_proj(out.transpose(1, 2).reshape(p, k_tok, heads * d))
 
 
-def _image_to_tokens(module, query, key: torch.Tensor, value: torch.Tensor, *, q_proj=None) -> torch.Tensor:
-    """``module(query=P x T x C image tokens, key/value=P x K x C tokens)``; ``q_proj``: shared T x D queries.
+def _image_to_tokens(module, residual: torch.Tensor, query, key: torch.Tensor, value: torch.Tensor, *, q_proj=None) -> torch.Tensor:
+    """``residual + module(query=P x T x C image tokens, key/value=P x K x C tokens)``; ``q_proj``:
+    shared T x D queries. ``residual``: P x T x C, or T x C shared by all prompts.
 
     Scores are laid out T x (K, H) so the softmax over the K tokens runs along a strided axis with
     the H heads contiguous (torch's softmax over a short last axis is an order of magnitude slower).
+    The output bias rides on the K value vectors (each head's weights sum to one) and the residual
+    is the product's accumulator, so the T x C output is written once.
     """
     p, k_tok, c = key.shape
     if not _small_side(module, k_tok):
-        return _attention(module, query, key, value, q=q_proj, batch=p)
+        return residual + _attention(module, query, key, value, q=q_proj, batch=p)
     heads = module.num_attention_heads
     d = module.internal_dim // heads
     kh = k_tok * heads
@@ -287,6 +290,7 @@ def _image_to_tokens(module, query, key: torch.Tensor, value: torch.Tensor, *, q
     v = _heads(module.v_proj(value), heads)
     # the output projection moved onto the values: rows ordered (k, h)
     mv = (v @ module.out_proj.weight.view(c, heads, d).permute(1, 2, 0)).transpose(1, 2).reshape(p, kh, c)
+    mv = mv + module.out_proj.bias / heads
     if q_proj is not None:
         # q·k per head as one product with a block-diagonal (K, H) x D matrix of the keys
         t = q_proj.shape[0]
@@ -295,12 +299,12 @@ def _image_to_tokens(module, query, key: torch.Tensor, value: torch.Tensor, *, q
         kb[:, :, idx, idx] = k.transpose(1, 2)
         scores = q_proj @ kb.reshape(p * kh, heads * d).t()  # T x (P, K, H)
         probs = torch.softmax(scores.view(t, p, k_tok, heads), dim=-2).view(t, p, kh)
-        if p == 1:
-            return torch.addmm(module.out_proj.bias, probs[:, 0], mv[0])[None]
-        return torch.baddbmm(module.out_proj.bias, probs.transpose(0, 1), mv)
+        if p == 1 and residual.dim() == 2:
+            return torch.addmm(residual, probs[:, 0], mv[0])[None]
+        return torch.baddbmm(residual, probs.transpose(0, 1), mv)
     t = query.shape[1]
     b = (k @ module.q_proj.weight.view(heads, d, c)).transpose(1, 2).reshape(p, kh, c)  # P x (K, H) x C
     bias = (k @ module.q_proj.bias.view(heads, d, 1)).transpose(1, 2).reshape(p, 1, kh)
     scores = torch.baddbmm(bias, query, b.transpose(1, 2))  # P x T x (K, H)
     probs = torch.softmax(scores.view(p, t, k_tok, heads), dim=-2).view(p, t, kh)
-    return torch.baddbmm(module.out_proj.bias, probs, mv)
+    return torch.baddbmm(residual, probs, mv)

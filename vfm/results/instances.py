@@ -204,7 +204,7 @@ class Instances:
     def areas(self) -> np.ndarray:
         """Mask areas in pixels (box areas for box-only instances)."""
         if self.masks is not None:
-            return self.masks.reshape(len(self), -1).sum(axis=1).astype(np.float64)
+            return np.count_nonzero(self.masks, axis=(1, 2)).astype(np.float64)  # any memory layout, no copy
         if self.rles is not None:
             return np.array([rle_area(r) for r in self.rles], dtype=np.float64)
         wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)

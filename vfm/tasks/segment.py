@@ -188,8 +188,10 @@ class Segmenter:
                 lr, iou = self._decode_group(emb, [prompts[i] for i in idx], multimask)
                 low_res[idx] = lr.cpu()
                 ious[idx] = iou.cpu()
-        masks = self.model.upscale(low_res, emb.frame) > self.model.mask_threshold  # P x M x H x W
-        masks_np = masks.reshape(-1, h, w).numpy()
+        # thresholded in column-major order (P x M x W x H), handed on as the H x W view: the RLE
+        # encoder reads it without a transposing copy
+        masks = self.model.upscale(low_res, emb.frame, transposed=True) > self.model.mask_threshold
+        masks_np = masks.reshape(-1, w, h).numpy().transpose(0, 2, 1)
         n = masks_np.shape[0]
         data: dict[str, Any] = {
             "prompt_index": np.repeat(np.arange(len(prompts)), m),
