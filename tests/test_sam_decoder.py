@@ -122,3 +122,38 @@ def test_masks_in_chunks_of_tokens_are_the_same(model, monkeypatch):
         chunked, iou2 = SamDecoder(model)(emb, points, labels, None, None, True)
     torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(iou2, iou)
+
+
+def test_upscale_chain_gives_the_first_upscaling_product(model):
+    """The upscaling's first product, built along the layers from LayerNorm statistics and the
+    attention terms, equals the transposed convolution of the final image tokens."""
+    points, labels, boxes, _ = _inputs(model, 3, 1)  # few tokens: the attention runs on the small side
+    c = model.config.mask_decoder_config.hidden_size
+    s = model.config.prompt_encoder_config.image_embedding_size
+    emb = torch.randn((1, c, s, s), generator=torch.Generator().manual_seed(2))
+    dec = SamDecoder(model)
+    conv1 = model.mask_decoder.upscale_conv1
+    for pts, lab, box in ((points, labels, None), (None, None, boxes)):
+        with torch.inference_mode():
+            st = dec.image_state(emb)
+            tokens, dense = dec.prompt_tokens(pts, lab, box, None)
+            z = []
+            _, keys = dec.transformer(st, tokens, dense, conv1_out=z)
+            assert len(z) == 1
+            p = keys.shape[0]
+            direct = conv1(keys.transpose(1, 2).reshape(p, c, s, s))  # P x c1 x 2s x 2s
+            got = z[0].view(p, s, s, 2, 2, -1).permute(0, 5, 1, 3, 2, 4).reshape(direct.shape)
+        torch.testing.assert_close(got, direct, atol=2e-5, rtol=1e-4)
+
+
+def test_upscale_chain_is_off_with_a_mask_prompt(model):
+    points, labels, _, masks = _inputs(model, 2, 1)
+    c = model.config.mask_decoder_config.hidden_size
+    s = model.config.prompt_encoder_config.image_embedding_size
+    emb = torch.randn((1, c, s, s), generator=torch.Generator().manual_seed(3))
+    dec = SamDecoder(model)
+    with torch.inference_mode():
+        tokens, dense = dec.prompt_tokens(points, labels, None, masks)
+        z = []
+        dec.transformer(dec.image_state(emb), tokens, dense, conv1_out=z)
+    assert dense is not None and z == []

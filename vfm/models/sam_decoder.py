@@ -20,6 +20,11 @@ image, or much larger than it needs to be:
    spatial layout is restored only for the final masks, and only the mask tokens asked for get a
    hypernetwork and a mask. They run a few hundred image tokens at a time, so the upscaled
    activations stay in the CPU cache (and memory stays flat however many prompts come at once).
+4. **The first upscaling product built along the layers.** LayerNorm is a per-token affine map,
+   so the first transposed convolution of the final image tokens can be carried through the two
+   layers from the LayerNorm statistics and the attention terms, starting from a product of the
+   shared embedding made once per image (:meth:`SamDecoder.upscale_chain`): per prompt, two
+   T x 57 x 256 products instead of one T x 256 x 256.
 
 Results equal transformers' to float rounding (``tests/test_sam_decoder.py``); SAM-HQ and SAM 2,
 whose decoders differ, keep their model's own forward.
@@ -47,6 +52,7 @@ class ImageState:
     t2i_k: torch.Tensor  # T x D, layer 0 token->image keys of (src + pe)
     t2i_v: torch.Tensor  # T x D, layer 0 token->image values of src
     i2t_q: torch.Tensor  # T x D, layer 0 image->token queries of (src + pe)
+    src_u: torch.Tensor | None = None  # T x 4c1, src @ U_0 (see SamDecoder.upscale_chain); made on first use
 
 
 class SamDecoder:
@@ -56,6 +62,7 @@ class SamDecoder:
         self.m = model
         self._pe: torch.Tensor | None = None
         self._state: ImageState | None = None
+        self._chain: tuple | None = None
 
     @staticmethod
     def supports(model: torch.nn.Module) -> bool:
@@ -107,8 +114,9 @@ class SamDecoder:
         st = self.image_state(image_embeddings)
         tokens, dense = self.prompt_tokens(points, labels, boxes, mask_inputs)
         ids = list(range(1, self.num_mask_tokens)) if multimask else [0]
-        queries, keys = self.transformer(st, tokens, dense, out_tokens=self.output_rows(ids))
-        return self.masks(st, keys, queries[:, 1:], ids), self.iou(queries[:, 0])[:, ids]
+        z = [] if dense is None else None  # track the upscaling's first product through the layers
+        queries, keys = self.transformer(st, tokens, dense, out_tokens=self.output_rows(ids), conv1_out=z)
+        return self.masks(st, keys, queries[:, 1:], ids, conv1_out=z[0] if z else None), self.iou(queries[:, 0])[:, ids]
 
     @staticmethod
     def output_rows(ids: Sequence[int]) -> list[int]:
@@ -139,17 +147,26 @@ class SamDecoder:
         return tokens, (None if mask_inputs is None else dense)
 
     def transformer(
-        self, st: ImageState, tokens: torch.Tensor, dense: torch.Tensor | None = None, out_tokens: Sequence[int] | None = None
+        self,
+        st: ImageState,
+        tokens: torch.Tensor,
+        dense: torch.Tensor | None = None,
+        out_tokens: Sequence[int] | None = None,
+        conv1_out: list | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The two-way transformer: P x K x C tokens -> (queries P x K' x C, image tokens P x T x C).
 
         ``out_tokens``: the token rows wanted from the final token->image attention (K' of them; all
         by default). Every token is a key of the earlier layers, but after the last layer each row of
         the final attention is independent, so rows nobody reads are not computed.
+        ``conv1_out``: a list (image tokens starting from the shared embedding, i.e. no mask prompt)
+        that receives the upscaling's first product of the final image tokens, P x T x 4c1, built
+        along the layers (:meth:`upscale_chain`) for :meth:`masks`.
         """
         tr = self.m.mask_decoder.transformer
         p = tokens.shape[0]
         pe = self.pe
+        tracking, z = conv1_out is not None and dense is None, None
         queries, qpe = tokens, tokens
         # keys is None while the image tokens are the (shared) image embedding: layer 0 without a mask
         keys = None if dense is None else st.image + dense.flatten(2).transpose(1, 2)
@@ -172,12 +189,21 @@ class SamDecoder:
             queries = layer.layer_norm2(queries + attn)
             queries = layer.layer_norm3(queries + layer.mlp(queries))
             q = queries + qpe
+            terms = [] if tracking else None
             if keys is None:
-                keys = layer.layer_norm4(_image_to_tokens(i2t, st.src, None, q, queries, q_proj=st.i2t_q))
+                y = _image_to_tokens(i2t, st.src, None, q, queries, q_proj=st.i2t_q, terms=terms)
             else:
-                keys = layer.layer_norm4(_image_to_tokens(i2t, keys, key_in, q, queries))
+                y = _image_to_tokens(i2t, keys, key_in, q, queries, terms=terms)
+            ln = layer.layer_norm4
+            keys, mean, rstd = torch.native_layer_norm(y, (y.shape[-1],), ln.weight, ln.bias, ln.eps)
+            if tracking:
+                tracking = bool(terms)  # the attention ran on the small side, so its terms are known
+                if tracking:
+                    z = self._chain_step(st, z, layer, terms, mean, rstd)
         if keys is None:  # a decoder without layers
             keys = st.src.expand(p, -1, -1)
+        if conv1_out is not None:
+            conv1_out[:] = [z] if tracking and z is not None else []
         if out_tokens is not None:
             queries, qpe = queries[:, list(out_tokens)], qpe[:, list(out_tokens)]
         q = queries + qpe
@@ -185,11 +211,57 @@ class SamDecoder:
         queries = tr.layer_norm_final_attn(queries)
         return queries, keys
 
+    def upscale_chain(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Per layer l: U_l, s_l = 1ᵀU_l and c_l, such that the upscaling's first product of the
+        final image tokens can be built along the layers instead of as a T x C x 4c1 product at the end.
+
+        Each layer ends with ``keys_l = LN_l(y_l)``, ``y_l = keys_{l-1} + probs_l @ mv_l`` (its
+        image->token attention; ``mv_l`` are the K·heads value rows). A LayerNorm is a per-token
+        affine map, ``LN(y) = r ⊙ (y - μ) ⊙ γ + β``, so with ``U_L = diag(γ_L) W1``,
+        ``U_l = diag(γ_l) U_{l+1}``: ``keys_l @ U_{l+1} = r_l ⊙ (y_l @ U_l - μ_l s_l) + β_l @ U_{l+1}`` and
+        ``y_l @ U_l = keys_{l-1} @ U_l + probs_l @ (mv_l @ U_l)``. Down to layer 0 the image tokens are
+        the shared ``src``, whose ``src @ U_0`` is made once per image. Per prompt that leaves one
+        T x (K·heads) x 4c1 product per layer (K·heads ≈ 56) instead of T x C x 4c1 (C = 256).
+        """
+        if self._chain is None:
+            dec = self.m.mask_decoder
+            conv1 = dec.upscale_conv1
+            c = conv1.in_channels
+            u = conv1.weight.permute(0, 2, 3, 1).reshape(c, 4 * conv1.out_channels)  # W1, columns (i, j, o)
+            c_next = conv1.bias.repeat(4)
+            us, ss, cs = [], [], []
+            for layer in reversed(dec.transformer.layers):
+                ln = layer.layer_norm4
+                cs.append(ln.bias @ u + c_next)
+                u = ln.weight[:, None] * u
+                us.append(u)
+                ss.append(u.sum(0))
+                c_next = torch.zeros_like(c_next)
+            self._chain = (us[::-1], ss[::-1], cs[::-1])
+        return self._chain
+
+    def _chain_step(self, st: ImageState, z, layer, terms, mean, rstd) -> torch.Tensor:
+        """``keys_l @ U_{l+1}`` (P x T x 4c1) from ``keys_{l-1} @ U_l`` (``z``; None at layer 0: src)."""
+        us, ss, cs = self.upscale_chain()
+        i = list(self.m.mask_decoder.transformer.layers).index(layer)
+        probs, mv = terms
+        if z is None:
+            if st.src_u is None:
+                st.src_u = st.src @ us[0]
+            z = st.src_u
+        g = torch.cat([mv @ us[i], -ss[i].expand(mv.shape[0], 1, -1)], 1)  # P x (KH + 1) x 4c1
+        a = torch.cat([probs, mean], -1)  # P x T x (KH + 1): the mean's column subtracts μ s
+        z = torch.baddbmm(z, a, g)
+        return torch.addcmul(cs[i], rstd, z)
+
     def iou(self, iou_token: torch.Tensor) -> torch.Tensor:
         """P x num_mask_tokens predicted IoU (index 0: the single-mask output) from the P x C IoU token."""
         return self.m.mask_decoder.iou_prediction_head(iou_token)
 
-    def masks(self, st: ImageState, keys: torch.Tensor, mask_tokens: torch.Tensor, ids: Sequence[int]) -> torch.Tensor:
+    def masks(
+        self, st: ImageState, keys: torch.Tensor, mask_tokens: torch.Tensor, ids: Sequence[int],
+        conv1_out: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Low-res logits P x len(ids) x 4h x 4w of mask tokens ``ids`` (0 = single-mask output), given
         their transformer outputs ``mask_tokens`` (P x len(ids) x C, in the order of ``ids``).
 
@@ -214,7 +286,10 @@ class SamDecoder:
         for b in range(p):
             for s in range(0, t, step):
                 e = min(t, s + step)
-                x = torch.addmm(b1, keys[b, s:e], w1).view(-1, c1)  # (y x, i j) x c1
+                if conv1_out is None:
+                    x = torch.addmm(b1, keys[b, s:e], w1).view(-1, c1)  # (y x, i j) x c1
+                else:
+                    x = conv1_out[b, s:e].reshape(-1, c1)
                 x = _activation_(dec.activation, F.layer_norm(x, (c1,), ln.weight, ln.bias, ln.eps))
                 x = _activation_(dec.activation, torch.addmm(b2, x, w2))  # (y x i j) x (k, l, o)
                 torch.mm(x.view(-1, c2), hyper[b], out=out[b, 16 * s : 16 * e])
@@ -271,14 +346,17 @@ def _tokens_to_image(module, query: torch.Tensor, key: torch.Tensor, value: torc
     return module.out_proj(out.transpose(1, 2).reshape(p, k_tok, heads * d))
 
 
-def _image_to_tokens(module, residual: torch.Tensor, query, key: torch.Tensor, value: torch.Tensor, *, q_proj=None) -> torch.Tensor:
+def _image_to_tokens(
+    module, residual: torch.Tensor, query, key: torch.Tensor, value: torch.Tensor, *, q_proj=None, terms: list | None = None
+) -> torch.Tensor:
     """``residual + module(query=P x T x C image tokens, key/value=P x K x C tokens)``; ``q_proj``:
     shared T x D queries. ``residual``: P x T x C, or T x C shared by all prompts.
 
     Scores are laid out T x (K, H) so the softmax over the K tokens runs along a strided axis with
     the H heads contiguous (torch's softmax over a short last axis is an order of magnitude slower).
     The output bias rides on the K value vectors (each head's weights sum to one) and the residual
-    is the product's accumulator, so the T x C output is written once.
+    is the product's accumulator, so the T x C output is written once. ``terms``: a list that
+    receives ``(probs P x T x KH, mv P x KH x C)`` with ``output = residual + probs @ mv`` (small side only).
     """
     p, k_tok, c = key.shape
     if not _small_side(module, k_tok):
@@ -299,6 +377,8 @@ def _image_to_tokens(module, residual: torch.Tensor, query, key: torch.Tensor, v
         kb[:, :, idx, idx] = k.transpose(1, 2)
         scores = q_proj @ kb.reshape(p * kh, heads * d).t()  # T x (P, K, H)
         probs = torch.softmax(scores.view(t, p, k_tok, heads), dim=-2).view(t, p, kh)
+        if terms is not None:
+            terms[:] = [probs.transpose(0, 1), mv]
         if p == 1 and residual.dim() == 2:
             return torch.addmm(residual, probs[:, 0], mv[0])[None]
         return torch.baddbmm(residual, probs.transpose(0, 1), mv)
@@ -307,4 +387,6 @@ def _image_to_tokens(module, residual: torch.Tensor, query, key: torch.Tensor, v
     bias = (k @ module.q_proj.bias.view(heads, d, 1)).transpose(1, 2).reshape(p, 1, kh)
     scores = torch.baddbmm(bias, query, b.transpose(1, 2))  # P x T x (K, H)
     probs = torch.softmax(scores.view(p, t, k_tok, heads), dim=-2).view(p, t, kh)
+    if terms is not None:
+        terms[:] = [probs, mv]
     return torch.baddbmm(residual, probs, mv)
