@@ -63,6 +63,7 @@ class SamDecoder:
         self._pe: torch.Tensor | None = None
         self._state: ImageState | None = None
         self._chain: tuple | None = None
+        self._upscale: tuple | None = None
 
     @staticmethod
     def supports(model: torch.nn.Module) -> bool:
@@ -211,6 +212,21 @@ class SamDecoder:
         queries = tr.layer_norm_final_attn(queries)
         return queries, keys
 
+    def upscale_matrices(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The two upscaling transposed convolutions as (weight, bias) matrices in channels-last order.
+
+        ConvTranspose2d(k=2, s=2): ``out[o, 2y+i, 2x+j] = b[o] + sum_c x[c, y, x] W[c, o, i, j]``, so
+        with columns ordered (i, j, o) it is ``x @ W' + b'`` per token. Made once (the weights are fixed).
+        """
+        dec = self.m.mask_decoder
+        conv1, conv2 = dec.upscale_conv1, dec.upscale_conv2
+        key = (conv1.weight.data_ptr(), conv2.weight.data_ptr(), conv1.weight.dtype)
+        if self._upscale is None or self._upscale[0] != key:
+            w1 = conv1.weight.permute(0, 2, 3, 1).reshape(conv1.in_channels, -1).contiguous()
+            w2 = conv2.weight.permute(0, 2, 3, 1).reshape(conv2.in_channels, -1).contiguous()
+            self._upscale = (key, (w1, conv1.bias.repeat(4), w2, conv2.bias.repeat(4)))
+        return self._upscale[1]
+
     def upscale_chain(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
         """Per layer l: U_l, s_l = 1ᵀU_l and c_l, such that the upscaling's first product of the
         final image tokens can be built along the layers instead of as a T x C x 4c1 product at the end.
@@ -223,12 +239,10 @@ class SamDecoder:
         the shared ``src``, whose ``src @ U_0`` is made once per image. Per prompt that leaves one
         T x (K·heads) x 4c1 product per layer (K·heads ≈ 56) instead of T x C x 4c1 (C = 256).
         """
-        if self._chain is None:
+        key = self.upscale_matrices()[0].data_ptr()  # rebuilt when the weights move
+        if self._chain is None or self._chain[0] != key:
             dec = self.m.mask_decoder
-            conv1 = dec.upscale_conv1
-            c = conv1.in_channels
-            u = conv1.weight.permute(0, 2, 3, 1).reshape(c, 4 * conv1.out_channels)  # W1, columns (i, j, o)
-            c_next = conv1.bias.repeat(4)
+            u, c_next, _, _ = self.upscale_matrices()  # W1, columns (i, j, o), and its bias
             us, ss, cs = [], [], []
             for layer in reversed(dec.transformer.layers):
                 ln = layer.layer_norm4
@@ -237,8 +251,8 @@ class SamDecoder:
                 us.append(u)
                 ss.append(u.sum(0))
                 c_next = torch.zeros_like(c_next)
-            self._chain = (us[::-1], ss[::-1], cs[::-1])
-        return self._chain
+            self._chain = (key, (us[::-1], ss[::-1], cs[::-1]))
+        return self._chain[1]
 
     def _chain_step(self, st: ImageState, z, layer, terms, mean, rstd) -> torch.Tensor:
         """``keys_l @ U_{l+1}`` (P x T x 4c1) from ``keys_{l-1} @ U_l`` (``z``; None at layer 0: src)."""
@@ -276,10 +290,7 @@ class SamDecoder:
             return keys.new_zeros((p, m, 4 * h, 4 * w))
         conv1, conv2, ln = dec.upscale_conv1, dec.upscale_conv2, dec.upscale_layer_norm
         c1, c2 = conv1.out_channels, conv2.out_channels
-        # ConvTranspose2d(k=2, s=2): out[o, 2y+i, 2x+j] = b[o] + sum_c x[c, y, x] W[c, o, i, j]
-        w1 = conv1.weight.permute(0, 2, 3, 1).reshape(c, 4 * c1)  # columns ordered (i, j, o)
-        w2 = conv2.weight.permute(0, 2, 3, 1).reshape(c1, 4 * c2)  # columns ordered (k, l, o)
-        b1, b2 = conv1.bias.repeat(4), conv2.bias.repeat(4)
+        w1, b1, w2, b2 = self.upscale_matrices()
         hyper = torch.stack([dec.output_hypernetworks_mlps[i](mask_tokens[:, j]) for j, i in enumerate(ids)], 2)
         out = keys.new_empty((p, t * 16, m))  # rows ordered (y, x, i, j, k, l)
         step = max(1, UPSCALE_CHUNK_BYTES // (16 * c2 * keys.element_size()))
