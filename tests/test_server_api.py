@@ -412,3 +412,24 @@ def test_metrics_count_requests_latency_and_cache(url, image_id):
     text = requests.get(f"{url}/metrics", params={"format": "prometheus"}).text
     assert f'vfm_requests_total{{route="{route}",status="200"}}' in text
     assert "vfm_embedding_hits_total" in text and "vfm_embeddings_cached" in text
+
+
+def test_model_calls_run_on_the_holders_own_thread():
+    """Every call of a holder runs on its own worker thread(s): torch's OpenMP team stays warm."""
+    import threading
+
+    from vfm.server.config import ServerConfig
+    from vfm.server.models import ModelHolder, Models, default_concurrency
+
+    assert default_concurrency("cpu") == 1 and default_concurrency(None) in (1, 2)
+    assert Models(ServerConfig(device="cpu")).segmenter._concurrency == 1
+    assert Models(ServerConfig(device="cpu", concurrency=3)).segmenter._concurrency == 3
+    holder = ModelHolder("segmenter", "x", lambda: "model", concurrency=1, max_waiting=8)
+
+    async def main():
+        first = await asyncio.gather(*[holder.run(lambda m: threading.get_ident()) for _ in range(6)])
+        await asyncio.sleep(0.05)
+        return first + [await holder.run(lambda m: threading.get_ident())]
+
+    idents = asyncio.run(main())
+    assert len(set(idents)) == 1 and idents[0] != threading.get_ident()

@@ -26,7 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload in MB (default 50)")
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default 100M)")
     p.add_argument("--cache-mb", type=float, default=1024.0, help="memory for cached embeddings in MB (default 1024)")
-    p.add_argument("--concurrency", type=int, default=2, help="model calls running at once per model (default 2)")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="model calls running at once per model (default: 1 on CPU, where one call already "
+                        "uses every core; 2 on a GPU)")
     p.add_argument("--max-waiting", type=int, default=64, help="requests that may wait per model before 503 (default 64)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="image encoder precision")
@@ -46,7 +48,7 @@ def build_config(args):
         raise PromptError(f"--max-upload-mb must be positive, got {args.max_upload_mb:g}")
     if args.max_pixels is not None and args.max_pixels <= 0:
         raise PromptError(f"--max-pixels must be positive, got {args.max_pixels}")
-    if args.concurrency < 1 or args.max_waiting < 0:
+    if (args.concurrency is not None and args.concurrency < 1) or args.max_waiting < 0:
         raise PromptError("--concurrency must be at least 1 and --max-waiting at least 0")
     return ServerConfig(
         segmenter=args.segmenter, detector=args.detector, classifier=args.classifier,

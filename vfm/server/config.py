@@ -27,8 +27,9 @@ class ServerConfig:
     embedding_cache_bytes: int = 1 << 30
     #: low-res logits kept for mask_input_id refinement (each 256x256 float32 = 256 KiB)
     logits_cache_items: int = 512
-    #: model calls running at once per model, and requests allowed to wait for one (then 503)
-    concurrency: int = 2
+    #: model calls running at once per model (None: 1 on CPU, where one call already uses every
+    #: core, 2 on a GPU), and requests allowed to wait for one (then 503)
+    concurrency: int | None = None
     max_waiting: int = 64
     embed_on_upload: bool = True
     preload: bool = False

@@ -1,17 +1,25 @@
 """Lazily loaded models, one holder per role, with bounded concurrency.
 
-Each holder loads its model on first use (once, under a lock). Model work runs in the threadpool;
-at most ``concurrency`` calls run at once per model and at most ``max_waiting`` more may wait —
-beyond that the request is answered 503 at once instead of joining an unbounded queue.
+Each holder loads its model on first use (once, under a lock). Model work runs on the holder's
+own ``concurrency`` worker threads; at most ``concurrency`` calls run at once per model and at most
+``max_waiting`` more may wait — beyond that the request is answered 503 at once instead of joining
+an unbounded queue.
+
+Why a holder's own threads, not the shared threadpool: torch's CPU kernels run on an OpenMP team
+that belongs to the calling thread. Calls that hop between pool threads wake cold teams, and two
+teams on two cores stall each other at every barrier; the same one or two threads keep one warm
+team per call slot (on the 2-core bench, 1 thread: click p50 45 ms and 22 clicks/s at 8 clients,
+against 55 ms and 12.6/s with 2 calls at once in the shared pool; bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from starlette.concurrency import run_in_threadpool
+from vfm.runtime import resolve_device
 
 from vfm.errors import VfmError
 
@@ -37,6 +45,7 @@ class ModelHolder:
         self._lock = threading.Lock()
         self._concurrency = max(1, int(concurrency))
         self._sem: asyncio.Semaphore | None = None
+        self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix=f"vfm-{role.replace(' ', '-')}")
         self.max_waiting = int(max_waiting)
         self.waiting = 0
         self.running = 0
@@ -78,7 +87,8 @@ class ModelHolder:
             self.waiting -= 1
         self.running += 1
         try:
-            return await run_in_threadpool(lambda: fn(self.get(), *args, **kwargs))
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, lambda: fn(self.get(), *args, **kwargs))
         finally:
             self.running -= 1
             self._sem.release()
@@ -93,7 +103,7 @@ class Models:
 
     def __init__(self, config):
         c = config
-        kw = dict(concurrency=c.concurrency, max_waiting=c.max_waiting)
+        kw = dict(concurrency=c.concurrency or default_concurrency(c.device), max_waiting=c.max_waiting)
         self.config = config
 
         def load_segmenter():
@@ -145,3 +155,13 @@ class Models:
     def preload(self) -> None:
         for h in self.base():
             h.get()
+
+
+def default_concurrency(device: str | None) -> int:
+    """Model calls at once per model when not configured: 1 on CPU (torch already spreads one call
+    over every core; a second call only contends with it), 2 on a GPU (one call's CPU pre- and
+    post-processing overlaps the other's GPU work)."""
+    try:
+        return 1 if resolve_device(device).type == "cpu" else 2
+    except Exception:  # an unusable device fails with its own message when a model loads
+        return 1
