@@ -371,12 +371,17 @@ def test_concurrent_clicks_give_the_same_masks_as_sequential(url, image_id):
     def worker(i):
         results[i] = without_handles(post(url, f"/v1/images/{image_id}/segment", bodies[i]).json())
 
+    before = requests.get(f"{url}/metrics").json()["segment_batching"]
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(bodies))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert results == sequential
+    # clicks that arrived while the segmenter was busy were decoded together, with the same answers
+    after = requests.get(f"{url}/metrics").json()["segment_batching"]
+    assert after["requests"] - before["requests"] == len(bodies)
+    assert after["batches"] - before["batches"] < len(bodies)
 
 
 def test_full_queue_is_503_not_unbounded():
@@ -433,3 +438,50 @@ def test_model_calls_run_on_the_holders_own_thread():
 
     idents = asyncio.run(main())
     assert len(set(idents)) == 1 and idents[0] != threading.get_ident()
+
+
+def test_batcher_runs_waiting_requests_together_and_isolates_failures():
+    """Requests for one key that arrive while a call runs go as one batch; each gets its own result;
+    a request that fails inside a batch fails alone; waiting is bounded (503)."""
+    import time
+
+    from vfm.server.batching import Batcher
+    from vfm.server.models import BusyError, ModelHolder
+
+    holder = ModelHolder("segmenter", "x", lambda: "model", concurrency=1, max_waiting=6)
+    batcher = Batcher(holder, max_batch=4)
+    calls: list[list] = []
+
+    def fn(model, items):
+        calls.append(list(items))
+        time.sleep(0.2)
+        if "bad" in items:
+            raise ValueError("bad item")
+        return [f"{model}:{i}" for i in items]
+
+    async def main():
+        first = asyncio.create_task(batcher.run("img", 0, fn))
+        await asyncio.sleep(0.05)  # the first call is running: the next ones wait and batch
+        other = asyncio.create_task(batcher.run("other image", 9, fn))  # its own key: goes at once
+        await asyncio.sleep(0.01)
+        rest = [asyncio.create_task(batcher.run("img", i, fn)) for i in (1, 2, "bad", 4, 5, 6)]
+        await asyncio.sleep(0.01)  # six waiting: the limit
+        try:
+            await batcher.run("img", 7, fn)
+        except BusyError as exc:
+            busy = exc
+        return await asyncio.gather(first, *rest, other, return_exceptions=True), busy
+
+    out, busy = asyncio.run(main())
+    assert out[0] == "model:0"
+    assert out[1:3] == ["model:1", "model:2"] and isinstance(out[3], ValueError) and out[4:7] == ["model:4", "model:5", "model:6"]
+    assert out[7] == "model:9"
+    assert busy.http_status == 503
+    assert calls[0] == [0] and [1, 2, "bad", 4] in calls and [5, 6] in calls and [9] in calls
+    assert ["bad"] in calls and [1] in calls  # the failed batch was retried one by one
+    assert batcher.waiting == 0
+
+
+def test_batched_clicks_report_in_metrics(url, image_id):
+    m = requests.get(f"{url}/metrics").json()["segment_batching"]
+    assert set(m) == {"batches", "requests", "waiting"} and m["requests"] >= m["batches"] >= 1

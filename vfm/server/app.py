@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vfm.errors import VfmError
 from vfm.server.auth import authorized
 from vfm.server.config import ServerConfig
+from vfm.server.batching import Batcher
 from vfm.server.images import ImageStore
 from vfm.server.metrics import Metrics
 from vfm.server.models import Models
@@ -35,6 +36,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
                               "coordinates original-image pixels, boxes XYXY.")
     app.state.config = config
     app.state.models = Models(config)
+    app.state.segment_batcher = Batcher(app.state.models.segmenter)
     app.state.store = ImageStore(config.image_cache_bytes, config.logits_cache_items)
     app.state.metrics = Metrics()
 

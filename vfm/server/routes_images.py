@@ -137,19 +137,32 @@ async def segment(image_id: str, request: Request):
     store = app.state.store
     stored = store.get(image_id)
     h, w = stored.image.height, stored.image.width
+    # validated here (fields, points and boxes inside the image), so a bad request fails alone
     prompts = segment_prompts(body, h, w, lambda token: store.get_logits(image_id, token))
     multimask = flag(body, "multimask")
 
-    def work(seg):
+    def work(seg, requests: list) -> list[dict]:
+        """Every waiting request on this image (and multimask setting: the batch key) in one decoder
+        call; one document per request."""
         emb = seg.cache.get(image_id) if image_id in seg.cache else None
         if emb is None:
             emb = seg.embed(stored.image)[1]
-        result = seg.predict_batch(prompts, multimask=multimask, image=emb)
+        result = seg.predict_batch([p for r in requests for p in r], multimask=multimask, image=emb)
         logits = result.data.pop("low_res_logits")
-        doc = instances_to_document(result)  # in the worker thread: RLE encoding is CPU work too
-        for ann, lg in zip(doc["annotations"], logits):
-            ann["mask_input_id"] = store.put_logits(image_id, lg)
-        return doc
+        per_prompt = 3 if multimask else 1
+        docs, start, first_prompt = [], 0, 0
+        for r in requests:
+            part = result[start : start + len(r) * per_prompt]
+            part.data["prompt_index"] = part.data["prompt_index"] - first_prompt
+            doc = instances_to_document(part)  # in the worker thread: RLE encoding is CPU work too
+            for ann, lg in zip(doc["annotations"], logits[start : start + len(r) * per_prompt]):
+                ann["mask_input_id"] = store.put_logits(image_id, lg)
+            docs.append(doc)
+            start += len(r) * per_prompt
+            first_prompt += len(r)
+        return docs
 
+    # clicks on the same image that arrive while the segmenter is busy are decoded together
+    doc = await app.state.segment_batcher.run((image_id, multimask), prompts, work)
     # the document is plain JSON types already: skip FastAPI's per-value re-encoding
-    return JSONResponse(await app.state.models.segmenter.run(work))
+    return JSONResponse(doc)

@@ -67,6 +67,9 @@ def metrics_document(app) -> dict:
         "routes": app.state.metrics.routes(),
         "cache": cache,
         "models": {h.role: h.status() for h in holders},
+        "segment_batching": {"batches": app.state.segment_batcher.batches,
+                             "requests": app.state.segment_batcher.batched_requests,
+                             "waiting": app.state.segment_batcher.waiting},
     }
 
 
