@@ -137,12 +137,11 @@ def test_upscale_chain_gives_the_first_upscaling_product(model):
         with torch.inference_mode():
             st = dec.image_state(emb)
             tokens, dense = dec.prompt_tokens(pts, lab, box, None)
-            z = []
-            _, keys = dec.transformer(st, tokens, dense, conv1_out=z)
-            assert len(z) == 1
+            _, keys, built = dec.transformer(st, tokens, dense, track_conv1=True)
+            assert built is not None
             p = keys.shape[0]
             direct = conv1(keys.transpose(1, 2).reshape(p, c, s, s))  # P x c1 x 2s x 2s
-            got = z[0].view(p, s, s, 2, 2, -1).permute(0, 5, 1, 3, 2, 4).reshape(direct.shape)
+            got = built.view(p, s, s, 2, 2, -1).permute(0, 5, 1, 3, 2, 4).reshape(direct.shape)
         torch.testing.assert_close(got, direct, atol=2e-5, rtol=1e-4)
 
 
@@ -154,6 +153,5 @@ def test_upscale_chain_is_off_with_a_mask_prompt(model):
     dec = SamDecoder(model)
     with torch.inference_mode():
         tokens, dense = dec.prompt_tokens(points, labels, None, masks)
-        z = []
-        dec.transformer(dec.image_state(emb), tokens, dense, conv1_out=z)
-    assert dense is not None and z == []
+        conv1 = dec.transformer(dec.image_state(emb), tokens, dense, track_conv1=True)[2]
+    assert dense is not None and conv1 is None

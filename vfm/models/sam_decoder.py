@@ -115,9 +115,8 @@ class SamDecoder:
         st = self.image_state(image_embeddings)
         tokens, dense = self.prompt_tokens(points, labels, boxes, mask_inputs)
         ids = list(range(1, self.num_mask_tokens)) if multimask else [0]
-        z = [] if dense is None else None  # track the upscaling's first product through the layers
-        queries, keys = self.transformer(st, tokens, dense, out_tokens=self.output_rows(ids), conv1_out=z)
-        return self.masks(st, keys, queries[:, 1:], ids, conv1_out=z[0] if z else None), self.iou(queries[:, 0])[:, ids]
+        queries, keys, conv1 = self.transformer(st, tokens, dense, out_tokens=self.output_rows(ids), track_conv1=True)
+        return self.masks(st, keys, queries[:, 1:], ids, conv1_out=conv1), self.iou(queries[:, 0])[:, ids]
 
     @staticmethod
     def output_rows(ids: Sequence[int]) -> list[int]:
@@ -153,25 +152,26 @@ class SamDecoder:
         tokens: torch.Tensor,
         dense: torch.Tensor | None = None,
         out_tokens: Sequence[int] | None = None,
-        conv1_out: list | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The two-way transformer: P x K x C tokens -> (queries P x K' x C, image tokens P x T x C).
+        track_conv1: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The two-way transformer: P x K x C tokens -> (queries P x K' x C, image tokens P x T x C,
+        the upscaling's first product of those image tokens P x T x 4c1, or None).
 
         ``out_tokens``: the token rows wanted from the final token->image attention (K' of them; all
         by default). Every token is a key of the earlier layers, but after the last layer each row of
         the final attention is independent, so rows nobody reads are not computed.
-        ``conv1_out``: a list (image tokens starting from the shared embedding, i.e. no mask prompt)
-        that receives the upscaling's first product of the final image tokens, P x T x 4c1, built
-        along the layers (:meth:`upscale_chain`) for :meth:`masks`.
+        ``track_conv1``: build that product along the layers (:meth:`upscale_chain`) for :meth:`masks`.
+        It is built when the image tokens start from the shared embedding (no mask prompt) and every
+        image->token attention runs on the small side; otherwise None is returned.
         """
         tr = self.m.mask_decoder.transformer
         p = tokens.shape[0]
         pe = self.pe
-        tracking, z = conv1_out is not None and dense is None, None
+        tracking, z = track_conv1 and dense is None and len(tr.layers) > 0, None
         queries, qpe = tokens, tokens
         # keys is None while the image tokens are the (shared) image embedding: layer 0 without a mask
         keys = None if dense is None else st.image + dense.flatten(2).transpose(1, 2)
-        for layer in tr.layers:
+        for index, layer in enumerate(tr.layers):
             if layer.skip_first_layer_pe:
                 queries = _attention(layer.self_attn, queries, queries, queries)
             else:
@@ -200,17 +200,15 @@ class SamDecoder:
             if tracking:
                 tracking = bool(terms)  # the attention ran on the small side, so its terms are known
                 if tracking:
-                    z = self._chain_step(st, z, layer, terms, mean, rstd)
+                    z = self._chain_step(st, z, index, terms, mean, rstd)
         if keys is None:  # a decoder without layers
             keys = st.src.expand(p, -1, -1)
-        if conv1_out is not None:
-            conv1_out[:] = [z] if tracking and z is not None else []
         if out_tokens is not None:
             queries, qpe = queries[:, list(out_tokens)], qpe[:, list(out_tokens)]
         q = queries + qpe
         queries = queries + _tokens_to_image(tr.final_attn_token_to_image, q, keys + pe, keys)
         queries = tr.layer_norm_final_attn(queries)
-        return queries, keys
+        return queries, keys, (z if tracking else None)
 
     def upscale_matrices(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The two upscaling transposed convolutions as (weight, bias) matrices in channels-last order.
@@ -239,10 +237,10 @@ class SamDecoder:
         the shared ``src``, whose ``src @ U_0`` is made once per image. Per prompt that leaves one
         T x (K·heads) x 4c1 product per layer (K·heads ≈ 56) instead of T x C x 4c1 (C = 256).
         """
-        key = self.upscale_matrices()[0].data_ptr()  # rebuilt when the weights move
+        u, c_next, _, _ = self.upscale_matrices()  # W1, columns (i, j, o), and its bias
+        key = u.data_ptr()  # rebuilt when the weights move
         if self._chain is None or self._chain[0] != key:
             dec = self.m.mask_decoder
-            u, c_next, _, _ = self.upscale_matrices()  # W1, columns (i, j, o), and its bias
             us, ss, cs = [], [], []
             for layer in reversed(dec.transformer.layers):
                 ln = layer.layer_norm4
@@ -254,10 +252,9 @@ class SamDecoder:
             self._chain = (key, (us[::-1], ss[::-1], cs[::-1]))
         return self._chain[1]
 
-    def _chain_step(self, st: ImageState, z, layer, terms, mean, rstd) -> torch.Tensor:
-        """``keys_l @ U_{l+1}`` (P x T x 4c1) from ``keys_{l-1} @ U_l`` (``z``; None at layer 0: src)."""
+    def _chain_step(self, st: ImageState, z, i: int, terms, mean, rstd) -> torch.Tensor:
+        """``keys_i @ U_{i+1}`` (P x T x 4c1) from ``keys_{i-1} @ U_i`` (``z``; None at layer 0: src)."""
         us, ss, cs = self.upscale_chain()
-        i = list(self.m.mask_decoder.transformer.layers).index(layer)
         probs, mv = terms
         if z is None:
             if st.src_u is None:

@@ -27,7 +27,7 @@ def encode_rles(masks: np.ndarray) -> list[dict[str, Any]]:
     """Encode NxHxW boolean masks as a list of compressed COCO RLEs (one pycocotools call)."""
     m = np.asarray(masks)
     # bool and uint8 share a layout: a view keeps the strides (column-major masks encode without a copy)
-    m = m.view(np.uint8) if m.dtype == bool else m.astype(np.uint8)
+    m = m.view(np.uint8) if m.dtype == bool else m.astype(np.uint8, copy=False)
     if m.ndim != 3:
         raise ValueError(f"encode_rles expects NxHxW masks, got shape {m.shape}")
     if m.shape[0] == 0:

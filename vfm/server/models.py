@@ -19,9 +19,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from vfm.runtime import resolve_device
-
 from vfm.errors import VfmError
+from vfm.runtime import resolve_device
 
 
 class BusyError(VfmError):

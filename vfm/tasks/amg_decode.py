@@ -55,7 +55,7 @@ class PointDecoder:
         # image-sized tensors); only each point's final image tokens are kept for `masks`
         keys = queries = None
         for i in range(0, len(tokens), RUN_CHUNK):
-            q, k = self.sam.transformer(st, tokens[i : i + RUN_CHUNK], out_tokens=rows)
+            q, k, _ = self.sam.transformer(st, tokens[i : i + RUN_CHUNK], out_tokens=rows)
             if keys is None:
                 keys = k.new_empty((len(tokens), *k.shape[1:]))
                 queries = q.new_empty((len(tokens), *q.shape[1:]))
