@@ -1,6 +1,6 @@
 """Image encoder: plain fp32 transformers vs vfm's default CPU path, and what it does to masks.
 
-    python bench/encoder.py [--reps 3] [--size 1024]
+    python bench/encoder.py [--reps 3] [--size 1024] [--floor]
 
 Each variant runs in its own child process (so allocator settings, which are process-wide, are
 honest), alternating baseline / vfm / baseline / vfm ... on a SAM ViT-B sized model with random
@@ -12,6 +12,10 @@ Baseline: transformers' `SamModel.from_pretrained(...).get_image_embeddings` in 
 malloc untouched (VFM_TUNE_MALLOC=0). vfm default: `Segmenter.embed` with `precision="auto"` (bf16
 autocast on CPUs with native bf16 — AVX512-BF16/AMX — else fp32), the runtime allocator tuning and
 the rearranged ViT layers of `vfm/models/sam_encoder.py` (exact: same arithmetic per query).
+
+``--floor`` adds a third child, alternating with the other two: the encoder's matrix products
+alone (fp32, hot, no bias/norms/activations; see `products_floor`). baseline / floor is the largest
+speed-up any fp32 encoder can reach on this CPU with torch's matrix products.
 """
 
 from __future__ import annotations
@@ -32,8 +36,66 @@ import numpy as np
 from _common import bench_image, median, vit_b_checkpoint
 
 
+def products_floor(size: int) -> float:
+    """Seconds for the matrix products of one ViT encoder forward alone (fp32, hot, best shapes).
+
+    The patch embedding, every layer's q/k/v, output and MLP products over all tokens, attention
+    as SDPA *without* the relative-position bias (global layers: all tokens; windowed layers: the
+    padded windows), and the neck's convolutions, on random tensors of the checkpoint's sizes. No
+    norms, activations, bias terms or copies: no fp32 encoder that does these products can be faster
+    on this CPU, so baseline / floor bounds the speed-up any fp32 implementation can reach here."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import SamConfig
+
+    vc = SamConfig.from_pretrained(str(vit_b_checkpoint())).vision_config
+    torch.manual_seed(0)
+    c, heads, mlp, ps, ws = vc.hidden_size, vc.num_attention_heads, vc.mlp_dim, vc.patch_size, vc.window_size
+    side = size // ps
+    t, d = side * side, c // heads
+    nw = (-(-side // ws)) ** 2  # windows of the padded grid
+    pixels = torch.randn(1, vc.num_channels, size, size)
+    patch_w = torch.randn(c, vc.num_channels, ps, ps) * 0.02
+    tokens = torch.randn(t, c)
+    w_qkv, w_proj = torch.randn(3 * c, c) * 0.02, torch.randn(c, c) * 0.02
+    w1, w2 = torch.randn(mlp, c) * 0.02, torch.randn(c, mlp) * 0.02
+    hidden = torch.randn(t, mlp)
+    qg = torch.randn(1, heads, t, d)
+    qw = torch.randn(nw, heads, ws * ws, d)
+    neck1, neck2 = torch.randn(vc.output_channels, c, 1, 1) * 0.02, torch.randn(vc.output_channels, vc.output_channels, 3, 3) * 0.02
+    grid = torch.randn(1, c, side, side)
+    grid2 = torch.randn(1, vc.output_channels, side, side)
+
+    def forward() -> None:
+        F.conv2d(pixels, patch_w, stride=ps)
+        for i in range(vc.num_hidden_layers):
+            F.linear(tokens, w_qkv)
+            if i in vc.global_attn_indexes:
+                F.scaled_dot_product_attention(qg, qg, qg)
+            else:
+                F.scaled_dot_product_attention(qw, qw, qw)
+            F.linear(tokens, w_proj)
+            F.linear(tokens, w1)
+            F.linear(hidden, w2)
+        F.conv2d(grid, neck1)
+        F.conv2d(grid2, neck2, padding=1)
+
+    with torch.inference_mode():
+        forward()  # warm-up
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            forward()
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def child(variant: str, size: int, out: str) -> None:
     import torch
+
+    if variant == "floor":
+        print(json.dumps({"seconds": products_floor(size), "encoder_dtype": "torch.float32"}))
+        return
 
     from vfm.tasks.segment import Segmenter
 
@@ -64,7 +126,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--size", type=int, default=1024)
-    ap.add_argument("--child", choices=["baseline", "vfm"], help=argparse.SUPPRESS)
+    ap.add_argument("--floor", action="store_true",
+                    help="also time the encoder's matrix products alone (fp32), which bound any fp32 speed-up here")
+    ap.add_argument("--child", choices=["baseline", "vfm", "floor"], help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -72,10 +136,11 @@ def main() -> None:
 
     vit_b_checkpoint()  # build once before timing
     tmp = Path(tempfile.mkdtemp())
-    times: dict[str, list[float]] = {"baseline": [], "vfm": []}
+    variants = ("baseline", "vfm", "floor") if args.floor else ("baseline", "vfm")
+    times: dict[str, list[float]] = {v: [] for v in variants}
     dtype = None
     for rep in range(args.reps):
-        for variant in ("baseline", "vfm"):
+        for variant in variants:
             env = dict(os.environ)
             env["VFM_TUNE_MALLOC"] = "0" if variant == "baseline" else "1"
             out = tmp / f"{variant}.npy"
@@ -112,6 +177,10 @@ def main() -> None:
     print(f"vfm default ({dtype}, tuned malloc, rearranged attention): {fast:6.2f} s")
     print(f"speed-up: {base / fast:.2f}x   mean mask IoU vs fp32: {np.mean(ious):.4f} (min {np.min(ious):.4f}, {len(ious)} masks)")
     print(f"max |embedding difference|: {diff:.3g}")
+    if args.floor:
+        floor = median(times["floor"])
+        print(f"matrix products alone (fp32, no bias/norms/activations): {floor:6.2f} s: no fp32 encoder can beat "
+              f"{base / floor:.2f}x here; vfm reaches {floor / fast:.0%} of that bound")
 
 
 if __name__ == "__main__":
