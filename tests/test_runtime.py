@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes.util
+import os
+
 import pytest
 import torch
 
@@ -55,7 +58,5 @@ def test_allocator_tuning_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("VFM_TUNE_MALLOC", "0")
     assert tune() is False
     monkeypatch.setenv("VFM_TUNE_MALLOC", "1")
-    import ctypes.util
-
-    if ctypes.util.find_library("c") and "glibc" in (runtime.os.confstr("CS_GNU_LIBC_VERSION") or ""):
+    if ctypes.util.find_library("c") and "glibc" in (os.confstr("CS_GNU_LIBC_VERSION") or ""):
         assert tune() is True
