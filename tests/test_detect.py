@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from torchvision.ops import batched_nms
 
 from tests.conftest import make_image
 from vfm.errors import ModelError, PromptError
-from vfm.tasks.detect import Detector, check_threshold, nms
+from vfm.tasks.detect import Detector, check_threshold
 
 
 @pytest.fixture(scope="session")
@@ -136,7 +137,7 @@ def test_long_class_list_is_chunked_never_truncated(gdino, tiny_gdino_dir):
     for c in chunks:  # every chunk contributes detections
         assert set(c.class_indices) & set(res.class_ids.tolist())
     # merged with per-class NMS: no two boxes of one class overlap above the merge IoU
-    keep = nms(torch.from_numpy(res.xyxy), torch.from_numpy(res.scores), 0.5, groups=torch.from_numpy(res.class_ids))
+    keep = batched_nms(torch.from_numpy(res.xyxy), torch.from_numpy(res.scores), torch.from_numpy(res.class_ids), 0.5)
     assert len(keep) == len(res)
 
 
@@ -196,7 +197,9 @@ def test_exemplar_detection(owlv2):
     # The model's own box that best matches the example is among the detections.
     a = owlv2.adapter
     _, q_boxes, _ = a.embed_image(img)
-    from vfm.tasks.detect import _center_to_corners, box_iou, clip_boxes
+    from torchvision.ops import box_iou
+
+    from vfm.tasks.detect import _center_to_corners, clip_boxes
 
     corners = clip_boxes(_center_to_corners(q_boxes[0]) * a.box_scale(120, 200), (120, 200))
     best = corners[int(box_iou(corners, torch.tensor([box], dtype=torch.float32))[:, 0].argmax())]

@@ -1,9 +1,9 @@
-"""Building blocks of SAM's automatic mask generator, in numpy/torch (no torchvision).
+"""Building blocks of SAM's automatic mask generator that torchvision does not provide.
 
-Each function reproduces the semantics of Meta's ``segment_anything/utils/amg.py`` (and of the
-torchvision ops it calls): the point grids, the crop boxes, the stability score on logits, boxes of
-masks in the reference's *inclusive* convention (x1 = last column), greedy NMS with IoU computed
-on those boxes as torchvision does, the crop-edge filter and small hole/island removal.
+Each function reproduces the semantics of Meta's ``segment_anything/utils/amg.py``: the point
+grids, the crop boxes, the stability score on logits, the crop-edge filter and small hole/island
+removal. Boxes of masks (the reference's *inclusive* convention, x1 = last column) and NMS come
+from ``torchvision.ops`` (``masks_to_boxes``, ``nms``), as in the reference.
 """
 
 from __future__ import annotations
@@ -67,53 +67,6 @@ def stability_score(logits: torch.Tensor, mask_threshold: float, offset: float) 
     """IoU of the masks thresholded at ``threshold ± offset`` (the reference's definition)."""
     inter, union = stability_counts(logits, mask_threshold, offset)
     return inter / union
-
-
-def masks_to_boxes_inclusive(masks: torch.Tensor) -> torch.Tensor:
-    """NxHxW bool -> Nx4 int64 XYXY with x1/y1 the last covered column/row; [0,0,0,0] when empty."""
-    n, h, w = masks.shape
-    if n == 0:
-        return torch.zeros((0, 4), dtype=torch.int64)
-    rows = masks.any(dim=2)  # N x H
-    cols = masks.any(dim=1)  # N x W
-    empty = ~rows.any(dim=1)
-    ar_h = torch.arange(h)
-    ar_w = torch.arange(w)
-    y0 = torch.where(rows, ar_h, h).amin(dim=1)
-    y1 = torch.where(rows, ar_h, -1).amax(dim=1)
-    x0 = torch.where(cols, ar_w, w).amin(dim=1)
-    x1 = torch.where(cols, ar_w, -1).amax(dim=1)
-    out = torch.stack([x0, y0, x1, y1], dim=1)
-    out[empty] = 0
-    return out
-
-
-def box_iou_matrix(boxes: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU like torchvision.ops.box_iou (areas (x1-x0)*(y1-y0), no +1)."""
-    b = boxes.double()
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    lt = torch.max(b[:, None, :2], b[None, :, :2])
-    rb = torch.min(b[:, None, 2:], b[None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (area[:, None] + area[None, :] - inter)
-
-
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy NMS: indices of kept boxes by decreasing score (stable for ties); suppress IoU > threshold."""
-    n = len(boxes)
-    if n == 0:
-        return torch.zeros(0, dtype=torch.int64)
-    order = torch.argsort(scores, descending=True, stable=True)
-    iou = (box_iou_matrix(boxes[order].float()) > iou_threshold).numpy()
-    suppressed = np.zeros(n, dtype=bool)
-    keep = []
-    for i in range(n):
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= iou[i]
-    return order[torch.as_tensor(keep, dtype=torch.int64)]
 
 
 def is_box_near_crop_edge(boxes: torch.Tensor, crop_box: Sequence[int], orig_box: Sequence[int], atol: float = 20.0) -> torch.Tensor:

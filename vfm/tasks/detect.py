@@ -34,6 +34,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+from torchvision.ops import batched_nms, box_iou, nms
 
 from vfm.errors import ModelError, PromptError
 from vfm.io.image import ImageSource, LoadedImage, load_image
@@ -60,34 +61,6 @@ def check_threshold(value: float | None, name: str) -> float | None:
     if not np.isfinite(v) or not 0.0 <= v <= 1.0:
         raise PromptError(f"{name} {value} is outside 0..1; scores are probabilities, e.g. {name} 0.3")
     return v
-
-
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """N x 4 and M x 4 XYXY -> N x M IoU."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=1e-9)
-
-
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float, groups: torch.Tensor | None = None) -> torch.Tensor:
-    """Indices kept by greedy NMS (highest score first); with ``groups`` boxes only suppress their own group."""
-    if boxes.shape[0] == 0:
-        return torch.zeros((0,), dtype=torch.long)
-    order = torch.argsort(scores, descending=True, stable=True)
-    ious = box_iou(boxes, boxes)
-    if groups is not None:
-        ious = torch.where(groups[:, None] == groups[None, :], ious, torch.zeros_like(ious))
-    suppressed = torch.zeros(boxes.shape[0], dtype=torch.bool)
-    keep = []
-    for i in order.tolist():
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= ious[i] > iou
-    return torch.tensor(keep, dtype=torch.long)
 
 
 def _pixels(image: ImageSource | LoadedImage | np.ndarray) -> np.ndarray:
@@ -117,6 +90,7 @@ class Detector:
         """Load by alias, hub id or local directory (a checkpoint saved with save_pretrained + processor)."""
         from transformers import AutoProcessor
 
+        from vfm.models.processors import load_processor
         from vfm.models.registry import load_pretrained, resolve
         from vfm.runtime import resolve_device, resolve_precision, tune_allocator
 
@@ -134,7 +108,7 @@ class Detector:
         else:
             from transformers import OwlViTForObjectDetection as Model
         net = load_pretrained(Model.from_pretrained, resolved)
-        processor = _load_processor(AutoProcessor, resolved)
+        processor = load_processor(AutoProcessor, resolved)
         if resolved.family == "grounding-dino":
             from vfm.models.grounding_dino import GroundingDinoAdapter
 
@@ -197,7 +171,7 @@ class Detector:
                 all_ids.append(torch.tensor(chunk.class_indices, dtype=torch.long)[best[keep]])
         boxes, scores, ids = torch.cat(all_boxes), torch.cat(all_scores), torch.cat(all_ids)
         if len(chunks) > 1:
-            keep = nms(boxes, scores, CHUNK_NMS_IOU, groups=ids)
+            keep = batched_nms(boxes, scores, ids, CHUNK_NMS_IOU)
             keep = keep[torch.argsort(scores[keep], descending=True, stable=True)]
             boxes, scores, ids = boxes[keep], scores[keep], ids[keep]
         return self._instances((h, w), boxes, scores, ids, names, chunks=len(chunks))
@@ -312,16 +286,3 @@ def _check_box(box: Sequence[float], size: tuple[int, int]) -> list[float]:
     if b[0] >= w or b[1] >= h or b[2] <= 0 or b[3] <= 0:
         raise PromptError(f"exemplar box {b} lies outside the {w}x{h} query image")
     return b
-
-
-def _load_processor(auto_processor, resolved):
-    last = None
-    for local_only in ((True,) if resolved.is_local else (True, False)):
-        try:
-            return auto_processor.from_pretrained(resolved.source, local_files_only=local_only)
-        except (OSError, ValueError) as exc:
-            last = exc
-    raise ModelError(
-        f"model {resolved.describe()} has no usable processor (tokenizer + image processor config): "
-        f"{str(last).splitlines()[0] if last else 'not found'}; save it with processor.save_pretrained(dir)"
-    )

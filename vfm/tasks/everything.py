@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.ops import masks_to_boxes, nms
 
 from vfm.errors import PromptError
 from vfm.io.image import ImageSource, LoadedImage, load_image
@@ -124,7 +125,7 @@ class MaskGenerator:
             t0 = time.perf_counter()
             cb = data["crop_boxes"].double()
             scores = 1 / ((cb[:, 2] - cb[:, 0]) * (cb[:, 3] - cb[:, 1]))
-            keep = U.nms(data["boxes"].float(), scores.float(), self.crop_nms_thresh)
+            keep = nms(data["boxes"].float(), scores.float(), self.crop_nms_thresh)
             data = _filter(data, keep)
             self.timings["post"] += time.perf_counter() - t0
         if self.min_mask_region_area > 0 and len(data["iou"]):
@@ -153,7 +154,7 @@ class MaskGenerator:
             self._report(total, f"{stage}: points")
         t0 = time.perf_counter()
         data = _cat(cands)
-        keep = U.nms(data["boxes"].float(), data["iou"], self.box_nms_thresh)
+        keep = nms(data["boxes"].float(), data["iou"], self.box_nms_thresh)
         data = _filter(data, keep)
         # Back to the original frame; only now are the surviving masks RLE-encoded.
         offset = torch.tensor([[x0, y0, x0, y0]], dtype=data["boxes"].dtype)
@@ -194,7 +195,7 @@ class MaskGenerator:
                 logits = logits[k]
             masks = logits > thr
             del logits
-            boxes = U.masks_to_boxes_inclusive(masks)
+            boxes = masks_to_boxes(masks).long()
             edge = U.is_box_near_crop_edge(boxes, crop_box, [0, 0, orig_w, orig_h])
             idx = torch.nonzero(k).flatten()
             if bool(edge.any()):
@@ -243,10 +244,10 @@ class MaskGenerator:
             mask, changed = U.remove_small_regions(mask, self.min_mask_region_area, mode="islands")
             unchanged = unchanged and not changed
             scores.append(float(unchanged))
-            boxes.append(U.masks_to_boxes_inclusive(torch.from_numpy(mask)[None])[0])
+            boxes.append(masks_to_boxes(torch.from_numpy(mask)[None]).long()[0])
             new_rles.append(None if unchanged else encode_rles(mask[None])[0])
         boxes_t = torch.stack(boxes)
-        keep = U.nms(boxes_t.float(), torch.tensor(scores), nms_thresh)
+        keep = nms(boxes_t.float(), torch.tensor(scores), nms_thresh)
         for i in keep.tolist():
             if scores[i] == 0.0:
                 data["rles"][i] = new_rles[i]
