@@ -48,20 +48,15 @@ def agreement(got_rles, ref_anns):
     return float((iou[rows, cols] >= 0.9).sum() / len(ref_anns))
 
 
-def try_pipeline(hf_model, image, pps, thresholds):
-    """transformers' mask-generation pipeline; returns (seconds, n) or raises with the reason."""
+def try_pipeline(hf_model, processor_dir, image, pps, thresholds):
+    """transformers' mask-generation pipeline as shipped (its torchvision image processor and NMS).
+
+    Returns (seconds, n masks) or raises with the reason."""
     from PIL import Image
-    from transformers import pipeline
-    from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil, _post_process_for_mask_generation
+    from transformers import AutoImageProcessor, pipeline
 
-    from vfm.testing.meta_sam import torchvision_stand_in  # test-only batched_nms (torchvision cannot import here)
-
-    class Processor(SamImageProcessorPil):  # the PIL processor (the torchvision one cannot import here)
-        def post_process_for_mask_generation(self, all_masks, all_scores, all_boxes, crops_nms_thresh):
-            with torchvision_stand_in():
-                return _post_process_for_mask_generation(all_masks, all_scores, all_boxes, crops_nms_thresh)
-
-    pipe = pipeline("mask-generation", model=hf_model, image_processor=Processor(), device="cpu")
+    processor = AutoImageProcessor.from_pretrained(processor_dir)
+    pipe = pipeline("mask-generation", model=hf_model, image_processor=processor, device="cpu")
     kw = {k: v for k, v in thresholds.items() if k in ("pred_iou_thresh", "stability_score_thresh")}
     t = time.perf_counter()
     out = pipe(Image.fromarray(image), points_per_batch=64, points_per_crop=pps, **kw)
@@ -115,7 +110,7 @@ def speed(args) -> None:
                     print(f"  pps {pps} {th}: vfm {times['vfm'][-1]:.1f} s ({tm}), {len(vfm_out)} masks", flush=True)
             if hf_model is not None:  # end to end: the pipeline embeds the image itself
                 try:
-                    sec, n = try_pipeline(hf_model, image, pps, THRESHOLDS[th])
+                    sec, n = try_pipeline(hf_model, d, image, pps, THRESHOLDS[th])
                     print(f"  pps {pps} {th}: transformers mask-generation pipeline {sec:.1f} s end to end, {n} masks", flush=True)
                     rows.append(f"pps {pps:>2} thresholds {th:>7}: transformers pipeline end to end {sec:.1f} s, {n} masks")
                 except Exception as e:  # noqa: BLE001 - reported, the bench goes on

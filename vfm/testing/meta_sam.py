@@ -1,126 +1,17 @@
 """Meta's reference `segment_anything` on the same weights as a transformers SamModel (tests, benches).
 
-The reference imports torchvision for ``batched_nms``, ``box_area``, ``resize`` and ``to_pil_image``;
-torchvision cannot be imported here, so a test-only stand-in is placed in ``sys.modules`` while the
-reference is imported, then removed again (transformers must keep seeing no torchvision). The stand-in
-behaves like torchvision for the calls the reference makes: greedy NMS (per-category via coordinate
-offsets), box areas, and PIL bilinear (antialiased) resizing of PIL images.
-
-Weights are converted from transformers' key names to Meta's (the inverse of transformers' SAM
-conversion), loaded strictly.
+The reference runs as published, on the real torchvision (``batched_nms``, ``box_area``, ``resize``,
+``to_pil_image``). Weights are converted from transformers' key names to Meta's (the inverse of
+transformers' SAM conversion), loaded strictly.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-import sys
-import types
 from functools import partial
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
-
-_STUB_MODULES = (
-    "torchvision",
-    "torchvision.ops",
-    "torchvision.ops.boxes",
-    "torchvision.transforms",
-    "torchvision.transforms.functional",
-)
-
-
-def box_area(boxes: torch.Tensor) -> torch.Tensor:
-    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-
-
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    lt = torch.max(a[:, None, :2], b[None, :, :2])
-    rb = torch.min(a[:, None, 2:], b[None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (box_area(a)[:, None] + box_area(b)[None, :] - inter)
-
-
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy NMS like torchvision.ops.nms: keep indices sorted by decreasing score."""
-    if boxes.numel() == 0:
-        return torch.zeros(0, dtype=torch.int64)
-    boxes = boxes.float()
-    order = torch.argsort(scores, descending=True, stable=True)
-    iou = box_iou(boxes[order], boxes[order])
-    n = len(order)
-    suppressed = torch.zeros(n, dtype=torch.bool)
-    keep = []
-    for i in range(n):
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= iou[i] > iou_threshold
-    return order[torch.tensor(keep, dtype=torch.int64)]
-
-
-def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Per-category NMS with torchvision's coordinate-offset trick."""
-    if boxes.numel() == 0:
-        return torch.zeros(0, dtype=torch.int64)
-    offsets = idxs.to(boxes) * (boxes.max() + 1)
-    return nms(boxes + offsets[:, None], scores, iou_threshold)
-
-
-def to_pil_image(image: Any) -> Image.Image:
-    if isinstance(image, torch.Tensor):
-        image = image.permute(1, 2, 0).numpy() if image.ndim == 3 else image.numpy()
-    return Image.fromarray(np.asarray(image))
-
-
-def resize(image: Any, size: Any, *args: Any, **kwargs: Any) -> Any:
-    """torchvision's resize for PIL images: size (h, w), bilinear with PIL's antialiasing."""
-    if not isinstance(image, Image.Image):
-        raise TypeError("the test stand-in only resizes PIL images (as segment_anything does)")
-    h, w = size if isinstance(size, (list, tuple)) else (size, size)
-    return image.resize((int(w), int(h)), Image.BILINEAR)
-
-
-@contextlib.contextmanager
-def torchvision_stand_in():
-    """The stand-in in ``sys.modules`` for the duration of the block, then the previous state again."""
-    previous = {name: sys.modules.get(name) for name in _STUB_MODULES}
-    try:
-        mods = {name: types.ModuleType(name) for name in _STUB_MODULES}
-        mods["torchvision"].ops, mods["torchvision"].transforms = mods["torchvision.ops"], mods["torchvision.transforms"]
-        mods["torchvision.ops"].boxes = mods["torchvision.ops.boxes"]
-        mods["torchvision.transforms"].functional = mods["torchvision.transforms.functional"]
-        boxes = mods["torchvision.ops.boxes"]
-        boxes.batched_nms, boxes.box_area, boxes.nms = batched_nms, box_area, nms
-        fn = mods["torchvision.transforms.functional"]
-        fn.resize, fn.to_pil_image = resize, to_pil_image
-        sys.modules.update(mods)
-        yield
-    finally:
-        for name, module in previous.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-
-
-def _import_reference():
-    """Import segment_anything with the stand-in present, then take the stand-in out again."""
-    with torchvision_stand_in():
-        import segment_anything  # noqa: F401
-        import segment_anything.automatic_mask_generator  # noqa: F401
-        import segment_anything.utils.transforms  # noqa: F401
-    return sys.modules["segment_anything"]
-
-
-def install_torchvision_stub():
-    """Make ``segment_anything`` importable (idempotent); returns the module."""
-    if "segment_anything.automatic_mask_generator" in sys.modules:
-        return sys.modules["segment_anything"]
-    return _import_reference()
 
 
 _RULES = [
@@ -168,7 +59,6 @@ def hf_to_meta_state_dict(hf_state: dict[str, torch.Tensor], mlp_depth: dict[str
 
 def meta_sam_from_hf(hf_model) -> Any:
     """Meta's ``Sam`` with the architecture of ``hf_model.config`` and its weights (strict load)."""
-    install_torchvision_stub()
     from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
     cfg = hf_model.config
@@ -205,7 +95,6 @@ def meta_sam_from_hf(hf_model) -> Any:
 
 def meta_predictor(hf_model):
     """A reference ``SamPredictor`` on ``hf_model``'s weights."""
-    install_torchvision_stub()
     from segment_anything import SamPredictor
 
     return SamPredictor(meta_sam_from_hf(hf_model))
@@ -213,7 +102,6 @@ def meta_predictor(hf_model):
 
 def meta_generator(hf_model, **kwargs):
     """A reference ``SamAutomaticMaskGenerator`` on ``hf_model``'s weights."""
-    install_torchvision_stub()
     from segment_anything import SamAutomaticMaskGenerator
 
     return SamAutomaticMaskGenerator(meta_sam_from_hf(hf_model), **kwargs)
