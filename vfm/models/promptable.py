@@ -50,6 +50,10 @@ class Preprocessing:
     mean: tuple[float, float, float]  # in 0..1 units
     std: tuple[float, float, float]
     keep_aspect: bool  # SAM: resize longest side + pad; SAM 2: resize to a square
+    # How the image is resampled, as each family's reference does it: "pil" = PIL bilinear of the uint8
+    # image (Meta's SamPredictor, via torchvision's resize of a PIL image); "torchvision" = torchvision's
+    # antialiased bilinear resize of the float image in 0..1 (Meta's SAM2Transforms).
+    resize: str = "pil"
 
 
 class PromptableModel(ABC):
@@ -91,14 +95,22 @@ class PromptableModel(ABC):
         h, w = pixels.shape[:2]
         frame = self.frame_for(h, w)
         ih, iw = frame.input_size
-        if (ih, iw) != (h, w):
-            resized = np.asarray(Image.fromarray(pixels).resize((iw, ih), Image.BILINEAR))
+        mean = torch.tensor(self.prep.mean, device=self.device).view(3, 1, 1)
+        std = torch.tensor(self.prep.std, device=self.device).view(3, 1, 1)
+        if self.prep.resize == "torchvision":
+            from torchvision.transforms.functional import InterpolationMode, resize
+
+            x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device).permute(2, 0, 1).float() / 255.0
+            if (ih, iw) != (h, w):
+                x = resize(x, [ih, iw], InterpolationMode.BILINEAR, antialias=True)
+            x = (x - mean) / std
         else:
-            resized = pixels
-        x = torch.from_numpy(np.array(resized, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1).float()
-        mean = torch.tensor(self.prep.mean, device=self.device).view(3, 1, 1) * 255.0
-        std = torch.tensor(self.prep.std, device=self.device).view(3, 1, 1) * 255.0
-        x = (x - mean) / std
+            if (ih, iw) != (h, w):
+                resized = np.asarray(Image.fromarray(pixels).resize((iw, ih), Image.BILINEAR))
+            else:
+                resized = pixels
+            x = torch.from_numpy(np.array(resized, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1).float()
+            x = (x - mean * 255.0) / (std * 255.0)
         s = self.prep.image_size
         if (ih, iw) != (s, s):
             x = torch.nn.functional.pad(x, (0, s - iw, 0, s - ih))

@@ -1,6 +1,7 @@
 """SAM 2 / SAM 2.1 image models through transformers' Sam2Model.
 
-SAM 2 resizes the image to a 1024x1024 square (no aspect-preserving pad), so point and box
+SAM 2 resizes the image to a 1024x1024 square (no aspect-preserving pad) with torchvision's
+antialiased bilinear resize of the float image, as Meta's SAM2Transforms do, so point and box
 coordinates are scaled per axis, and low-res masks are resized straight to the original size.
 """
 
@@ -23,7 +24,7 @@ def sam2_preprocessing(config: Any, processor_config: dict | None) -> Preprocess
         size = processor_config.get("size") or {}
         if isinstance(size, dict) and "height" in size:
             image_size = int(size["height"])
-    return Preprocessing(image_size=image_size, mean=mean, std=std, keep_aspect=False)
+    return Preprocessing(image_size=image_size, mean=mean, std=std, keep_aspect=False, resize="torchvision")
 
 
 class Sam2Adapter(PromptableModel):
