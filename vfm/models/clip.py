@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from vfm.errors import DependencyError, ModelError, PromptError
+from vfm.errors import ModelError, PromptError
 from vfm.runtime import autocast
 
 #: Texts and images per forward pass (bounds memory only; results do not depend on it).
@@ -159,38 +159,14 @@ def load_contrastive(name: str, device: torch.device, dtype: torch.dtype) -> Con
     else:
         raise ModelError(f"model '{name}' has model_type '{model_type}'; classification needs a CLIP or SigLIP checkpoint")
     model = load_pretrained(Model.from_pretrained, resolved)
-    processor = _load_processor(resolved)
+    from transformers import AutoProcessor
+
+    from vfm.models.processors import load_processor
+
+    processor = load_processor(AutoProcessor, resolved)
     adapter = ContrastiveAdapter(model, processor, resolved.family, device, dtype, identity=model_identity(resolved))
     adapter.name = name
     return adapter
-
-
-def _load_processor(resolved):
-    from transformers import AutoProcessor
-
-    from vfm.models.registry import hub_online
-
-    last: BaseException | None = None
-    for local_only in (True,) if resolved.is_local else (True, False):
-        if not local_only and not hub_online():
-            break
-        try:
-            return AutoProcessor.from_pretrained(resolved.source, local_files_only=local_only)
-        except ImportError as exc:
-            raise DependencyError(
-                f"the tokenizer of model {resolved.describe()} needs a package that is not installed ({exc}); "
-                "for SigLIP checkpoints run: pip install sentencepiece"
-            ) from exc
-        except (OSError, ValueError) as exc:
-            last = exc
-    text = str(last).strip().splitlines()[0][:200] if last else "unknown"
-    if last is not None and "sentencepiece" in str(last).lower():
-        raise DependencyError(f"the tokenizer of model {resolved.describe()} needs sentencepiece; run: pip install sentencepiece")
-    text = text.split(". ")[0]
-    raise ModelError(
-        f"the processor (tokenizer and image settings) of model {resolved.describe()} could not be loaded ({text}); "
-        "a model directory needs the files of processor.save_pretrained(dir) beside the weights"
-    )
 
 
 def model_identity(resolved) -> str:

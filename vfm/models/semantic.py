@@ -1,11 +1,13 @@
 """Closed-set semantic segmentation (Mask2Former, OneFormer): an image -> a per-pixel class map.
 
-Used to vote on the labels of masks (Semantic Segment Anything). The post-processing is done here
-in torch (no torchvision): per query class probabilities (softmax, "no object" dropped) times
-per query mask probabilities (sigmoid), summed over queries, give a score per class and pixel;
-the mask logits are upsampled to the model's input frame, the padding is cut off, the scores are
-resized to the original image and the per-pixel argmax is the class. This is transformers'
-``post_process_semantic_segmentation`` without its fixed 384x384 intermediate size.
+Used to vote on the labels of masks (Semantic Segment Anything). The semantic post-processing is
+done here because transformers' ``post_process_semantic_segmentation`` first resizes every query
+mask to a fixed 384x384, which loses detail on large images: per query class probabilities
+(softmax, "no object" dropped) times per query mask probabilities (sigmoid), summed over queries,
+give a score per class and pixel; the mask logits are upsampled to the model's input frame, the
+padding is cut off, the scores are resized to the original image and the per-pixel argmax is the
+class. Panoptic segments (:meth:`SemanticSegmenter.panoptic`) come from transformers' own
+``post_process_panoptic_segmentation`` (it needs torchvision).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vfm.errors import DependencyError, ModelError
+from vfm.results.instances import Instances
 from vfm.runtime import autocast
 
 
@@ -47,15 +49,19 @@ class SemanticSegmenter:
         else:
             from transformers import OneFormerForUniversalSegmentation as Model
         model = load_pretrained(Model.from_pretrained, resolved)
-        processor = _load_processor(resolved)
+        from transformers import AutoImageProcessor, AutoProcessor
+
+        from vfm.models.processors import load_processor
+
+        processor = load_processor(AutoProcessor if resolved.family == "oneformer" else AutoImageProcessor, resolved)
         seg = cls(model, processor, resolved.family, dev, dtype)
         seg.name = name
         return seg
 
     # ------------------------------------------------------------------ inference
-    def preprocess(self, pixels: np.ndarray) -> dict[str, torch.Tensor]:
-        if self.family == "oneformer":
-            enc = self.processor(images=[pixels], task_inputs=["semantic"], return_tensors="pt")
+    def preprocess(self, pixels: np.ndarray, task: str = "semantic") -> dict[str, torch.Tensor]:
+        if self.family == "oneformer":  # OneFormer conditions on the task; Mask2Former has one head for all
+            enc = self.processor(images=[pixels], task_inputs=[task], return_tensors="pt")
         else:
             enc = self.processor(images=[pixels], return_tensors="pt")
         return {k: v.to(self.device) for k, v in enc.items() if isinstance(v, torch.Tensor)}
@@ -84,22 +90,37 @@ class SemanticSegmenter:
         """H x W int32 map of class ids (indices into :attr:`class_names`)."""
         return self.class_scores(pixels).argmax(0).numpy().astype(np.int32)
 
+    @torch.no_grad()
+    def panoptic(self, pixels: np.ndarray, threshold: float = 0.8, mask_threshold: float = 0.5,
+                 overlap_mask_area_threshold: float = 0.8) -> Instances:
+        """Panoptic segments of an RGB uint8 HxWx3 image: one non-overlapping mask per segment.
 
-def _load_processor(resolved):
-    from transformers import AutoImageProcessor, AutoProcessor
-
-    from vfm.models.registry import hub_online
-
-    loader = AutoProcessor if resolved.family == "oneformer" else AutoImageProcessor
-    last: BaseException | None = None
-    for local_only in (True,) if resolved.is_local else (True, False):
-        if not local_only and not hub_online():
-            break
-        try:
-            return loader.from_pretrained(resolved.source, local_files_only=local_only)
-        except ImportError as exc:
-            raise DependencyError(f"the processor of {resolved.describe()} needs a missing package: {exc}") from exc
-        except (OSError, ValueError) as exc:
-            last = exc
-    text = str(last).strip().splitlines()[0][:200] if last else "unknown"
-    raise ModelError(f"the image processor of model {resolved.describe()} could not be loaded: {text}")
+        transformers' ``post_process_panoptic_segmentation`` with ``target_sizes`` = the image size:
+        queries scoring <= ``threshold`` are dropped, a segment keeps the pixels where it is the most
+        likely query and its mask probability > ``mask_threshold``, and segments that keep less than
+        ``overlap_mask_area_threshold`` of their mask are dropped. ``class_ids`` index
+        :attr:`class_names`, ``scores`` are the queries' class probabilities, ``data["segment_ids"]``
+        the ids of the segment map transformers returns.
+        """
+        h, w = pixels.shape[:2]
+        enc = self.preprocess(pixels, task="panoptic")
+        with autocast(self.device, self.dtype):
+            out = self.model(**enc)
+        out.class_queries_logits = out.class_queries_logits.float()
+        out.masks_queries_logits = out.masks_queries_logits.float()
+        post = getattr(self.processor, "post_process_panoptic_segmentation")
+        result = post(out, threshold=threshold, mask_threshold=mask_threshold,
+                      overlap_mask_area_threshold=overlap_mask_area_threshold, target_sizes=[(h, w)])[0]
+        seg_map = result["segmentation"].cpu().numpy()
+        infos = result["segments_info"]
+        if not infos:
+            empty = Instances.empty((h, w))
+            empty.class_ids, empty.class_names, empty.data = np.zeros(0, np.int64), [], {"segment_ids": np.zeros(0, np.int64)}
+            return empty
+        masks = np.stack([seg_map == info["id"] for info in infos])
+        ids = np.array([int(info["label_id"]) for info in infos], dtype=np.int64)
+        return Instances.from_masks(
+            masks, np.array([float(info["score"]) for info in infos], dtype=np.float32),
+            class_ids=ids, class_names=[self.class_names[i] for i in ids],
+            data={"segment_ids": np.array([int(info["id"]) for info in infos], dtype=np.int64)},
+        )
