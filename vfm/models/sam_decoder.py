@@ -56,7 +56,7 @@ class ImageState:
 
 
 class SamDecoder:
-    """Exact, faster stand-in for ``SamModel`` prompt decoding given a cached image embedding."""
+    """Exact, faster replacement for ``SamModel`` prompt decoding given a cached image embedding."""
 
     def __init__(self, model: torch.nn.Module):
         self.m = model
