@@ -75,3 +75,33 @@ def test_workers_that_cannot_load_the_models_fail_in_one_line(setup, tmp_path, c
     assert main(bad) == 1
     err = capsys.readouterr().err
     assert "unknown model" in err and len(err.strip().splitlines()) == 1
+
+
+DRIVER = """
+import json, sys
+from vfm.cli.main import main
+
+if __name__ == "__main__":
+    code = main(json.loads(sys.argv[1]))
+    heavy = [m for m in ("torch", "torchvision", "transformers.models") if m in sys.modules]
+    print(json.dumps({"code": code, "heavy": heavy}))
+"""
+
+
+@pytest.mark.slow
+def test_workers_driver_imports_no_torch(setup, tmp_path):
+    # The driver only schedules, collects and writes datasets: on torch 2.14.1's CUDA build,
+    # `import torch` + torchvision alone are ~0.65 GB RSS, which the driver must not pay (issue 17).
+    import subprocess
+    import sys
+
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    out = tmp_path / "w2-driver"
+    args = argv(setup["src"], out, setup["gdino"], setup["sam"], "--workers", "2")
+    proc = subprocess.run([sys.executable, str(script), json.dumps(args)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report == {"code": 0, "heavy": []}
+    assert_same_dataset(out, setup["single"])

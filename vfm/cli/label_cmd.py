@@ -75,7 +75,7 @@ def parse_formats(text: str) -> list[str]:
 def build_config(args) -> dict:
     from vfm.cli.label_opts import label_classes
     from vfm.engine.tasks import check_config
-    from vfm.tasks.detect import check_threshold
+    from vfm.tasks.thresholds import check_threshold
 
     for name in ("box_threshold", "text_threshold", "tag_threshold"):
         check_threshold(getattr(args, name), "--" + name.replace("_", "-"))

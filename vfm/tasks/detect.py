@@ -40,6 +40,7 @@ from vfm.errors import ModelError, PromptError
 from vfm.io.image import ImageSource, LoadedImage, load_image
 from vfm.results.instances import Instances
 from vfm.tasks.classes import parse_classes
+from vfm.tasks.thresholds import check_threshold  # noqa: F401 - re-exported: vfm.tasks.detect.check_threshold
 
 GDINO_BOX_THRESHOLD = 0.35
 GDINO_TEXT_THRESHOLD = 0.25
@@ -48,19 +49,6 @@ OWL_EXEMPLAR_THRESHOLD = 0.5
 EXEMPLAR_NMS_IOU = 0.3
 CHUNK_NMS_IOU = 0.5
 OWL_QUERY_CHUNK = 64
-
-
-def check_threshold(value: float | None, name: str) -> float | None:
-    """``None`` passes (model default); anything else must be a number in [0, 1]."""
-    if value is None:
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise PromptError(f"{name} '{value}' is not a number; give a value between 0 and 1") from None
-    if not np.isfinite(v) or not 0.0 <= v <= 1.0:
-        raise PromptError(f"{name} {value} is outside 0..1; scores are probabilities, e.g. {name} 0.3")
-    return v
 
 
 def _pixels(image: ImageSource | LoadedImage | np.ndarray) -> np.ndarray:
