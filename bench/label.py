@@ -17,6 +17,10 @@ variants are interleaved (A, B, C, A, B, C, ...) and medians reported. Printed p
 Models are tiny random ones built offline (``--task tag``: a tiny CLIP, the engine's cost dominates;
 ``--task ground``: tiny Grounding DINO + SAM, masks in every format). Memory is sampled every 0.1 s
 from /proc.
+
+``--stack NAME=PYTHON[:TREE]`` (repeatable) runs every variant under each interpreter, with TREE (a vfm
+checkout) on PYTHONPATH, interleaved with the others: e.g. the torch 2.13.0 CPU wheel against the
+2.14.1 CUDA build (issue 17), whose ``import torch`` alone is ~290 MB more per process.
 """
 
 from __future__ import annotations
@@ -89,10 +93,12 @@ def make_folder(root: Path, n: int) -> Path:
     return d
 
 
-def run_variant(cmd: list[str], out: Path, n: int) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+def run_variant(cmd: list[str], out: Path, n: int, tree: str) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=tree)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # cwd outside any checkout: `python -m` puts the cwd first on sys.path, ahead of PYTHONPATH's tree
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=out.parent)
     peak_driver = peak_tree = 0
     first = last = None
     db = out / "state.sqlite"
@@ -125,7 +131,16 @@ def main() -> None:
     ap.add_argument("--task", choices=["tag", "ground"], default="tag")
     ap.add_argument("--variants", default="1proc,workers2,ray")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "vfm-bench-label"))
+    ap.add_argument("--stack", action="append", default=[], metavar="NAME=PYTHON[:TREE]",
+                    help="run every variant under this interpreter with this vfm checkout first on PYTHONPATH "
+                         "(repeatable, interleaved; default: this interpreter and this checkout)")
     args = ap.parse_args()
+    here = str(Path(__file__).resolve().parents[1])
+    stacks = []
+    for spec in args.stack or [f"this={sys.executable}:{here}"]:
+        name, _, rest = spec.partition("=")
+        python, _, tree = rest.partition(":")
+        stacks.append((name, python, tree or here))
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
     if args.task == "tag":
@@ -150,28 +165,30 @@ def main() -> None:
     variants = {"1proc": ["--threads", "1"], "1proc-t2": [], "workers2": ["--workers", "2"],
                 "ray": ["--ray", "--workers", "2"]}
     chosen = [v for v in args.variants.split(",") if v]
+    runs = [(f"{name}:{v}" if len(stacks) > 1 else v, python, tree, v) for v in chosen for name, python, tree in stacks]
     print(f"vfm label bench: task={args.task}, {os.cpu_count()} CPU(s), rounds={args.rounds}, variants interleaved")
     for n in [int(s) for s in args.sizes.split(",")]:
         src = make_folder(root, n)
-        results: dict[str, list[dict[str, float]]] = {v: [] for v in chosen}
+        results: dict[str, list[dict[str, float]]] = {key: [] for key, *_ in runs}
         for r in range(args.rounds):
-            for v in chosen:
-                out = root / f"out-{n}-{v}-{r}"
+            for key, python, tree, v in runs:
+                out = root / f"out-{n}-{key.replace(':', '-')}-{r}"
                 if out.exists():
                     import shutil
 
                     shutil.rmtree(out)
-                cmd = [sys.executable, "-m", "vfm.cli", "label", str(src), "--out", str(out), "--quiet",
+                cmd = [python, "-m", "vfm.cli", "label", str(src), "--out", str(out), "--quiet",
                        *model_args, *variants[v]]
-                res = run_variant(cmd, out, n)
-                results[v].append(res)
-                print(f"  n={n} {v:<9} round {r}: {res['rate']:.1f} img/s, wall {res['wall']:.1f} s, "
+                res = run_variant(cmd, out, n, tree)
+                results[key].append(res)
+                print(f"  n={n} {key:<9} round {r}: {res['rate']:.1f} img/s, wall {res['wall']:.1f} s, "
                       f"driver {res['driver_mb']:.0f} MB, tree {res['tree_mb']:.0f} MB", flush=True)
         print(f"n={n} (medians of {args.rounds}):")
-        base = statistics.median(x["rate"] for x in results[chosen[0]])
-        for v in chosen:
-            med = {k: statistics.median(x[k] for x in results[v]) for k in ("rate", "wall", "driver_mb", "tree_mb")}
-            print(f"  {v:<9} {med['rate']:7.1f} img/s ({med['rate'] / base:.2f}x {chosen[0]})  wall {med['wall']:6.1f} s  "
+        first = runs[0][0]
+        base = statistics.median(x["rate"] for x in results[first])
+        for key, *_ in runs:
+            med = {k: statistics.median(x[k] for x in results[key]) for k in ("rate", "wall", "driver_mb", "tree_mb")}
+            print(f"  {key:<9} {med['rate']:7.1f} img/s ({med['rate'] / base:.2f}x {first})  wall {med['wall']:6.1f} s  "
                   f"driver peak RSS {med['driver_mb']:5.0f} MB  tree peak RSS {med['tree_mb']:6.0f} MB")
 
 
