@@ -105,14 +105,16 @@ def test_yolo_detection_and_segmentation_files(run):
         stem = img["file_name"].rsplit(".", 1)[0]
         anns = c.loadAnns(c.getAnnIds(imgIds=[img["id"]]))
         w, h = img["width"], img["height"]
-        lines = [ln.split() for ln in (det / "labels" / f"{stem}.txt").read_text().splitlines()]
-        assert len(lines) == len(anns)
-        for parts, ann in zip(lines, anns):
+        for tree in (det, seg):  # the image beside its label (no --split: everything in train)
+            assert (tree / "images" / "train" / img["file_name"]).read_bytes() == (run["src"] / img["file_name"]).read_bytes()
+        lines = [ln.split() for ln in (det / "labels" / "train" / f"{stem}.txt").read_text().splitlines()]
+        unique = list(dict.fromkeys((a["category_id"], tuple(a["bbox"])) for a in anns))  # repeats written once
+        assert len(lines) == len(unique)
+        for parts, (cat_id, (x, y, aw, ah)) in zip(lines, unique):
             cls, cx, cy, bw, bh = int(parts[0]), *map(float, parts[1:])
-            x, y, aw, ah = ann["bbox"]
-            assert cls == ann["category_id"] - 1
+            assert cls == cat_id - 1
             np.testing.assert_allclose([cx * w, cy * h, bw * w, bh * h], [x + aw / 2, y + ah / 2, aw, ah], atol=1e-3 * max(w, h))
-        seg_lines = [ln.split() for ln in (seg / "labels" / f"{stem}.txt").read_text().splitlines()]
+        seg_lines = [ln.split() for ln in (seg / "labels" / "train" / f"{stem}.txt").read_text().splitlines()]
         big = [a for a in anns if a["area"] > 200]
         assert len(seg_lines) >= len(big)
         for parts in seg_lines:
@@ -259,7 +261,7 @@ def test_changed_options_are_refused_until_overwrite(run, tiny_gdino_dir, tiny_s
     assert rc == 1 and "--box-threshold" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
     # Same options but other outputs or workers: accepted (datasets are regenerated from the store).
     assert main(label_args(src, out, tiny_gdino_dir, tiny_sam_dir, "--format", "yolo")) == 0
-    assert (out / "yolo" / "detect" / "labels" / "x.txt").is_file()
+    assert (out / "yolo" / "detect" / "labels" / "train" / "x.txt").is_file()
     with sqlite3.connect(out / "state.sqlite") as db:
         assert db.execute("SELECT attempts FROM images").fetchall() == [(1,)]  # nothing redone
     args = label_args(src, out, tiny_gdino_dir, tiny_sam_dir, "--overwrite")

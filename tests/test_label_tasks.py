@@ -40,7 +40,7 @@ def test_detect_writes_boxes_to_coco_yolo_and_labelstudio_rectangles(folder, tmp
     got = c.loadAnns(c.getAnnIds(imgIds=[1]))
     assert len(got) == len(first)
     np.testing.assert_allclose([a["bbox"] for a in got], np.round(np.c_[first.xyxy[:, :2], first.xyxy[:, 2:] - first.xyxy[:, :2]], 2), atol=0.011)
-    assert (out / "yolo" / "detect" / "labels" / "t0.txt").is_file() and not (out / "yolo" / "segment").exists()
+    assert (out / "yolo" / "detect" / "labels" / "train" / "t0.txt").is_file() and not (out / "yolo" / "segment").exists()
     tasks = json.loads((out / "labelstudio.json").read_text())
     items = [i for t in tasks for i in t["predictions"][0]["result"]]
     assert len(items) == len(anns) and all(i["type"] == "rectanglelabels" for i in items)

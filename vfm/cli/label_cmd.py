@@ -18,7 +18,8 @@ from pathlib import Path
 from vfm.errors import PromptError
 
 FORMATS = ("coco", "yolo", "labelstudio", "masks")
-OUTPUTS = ("coco.json", "labelstudio.json", "labelstudio_config.xml", "errors.jsonl", "summary.json", "yolo", "masks")
+OUTPUTS = ("coco.json", "coco_train.json", "coco_val.json", "coco_test.json", "labelstudio.json", "labelstudio_config.xml",
+           "errors.jsonl", "summary.json", "yolo", "masks")
 
 
 def add_parser(sub) -> None:
@@ -52,6 +53,9 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch threads per process (default: torch's own for one process, CPUs / workers for workers)")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in OUT and start over")
+    from vfm.cli.dataset_opts import add_dataset_options
+
+    add_dataset_options(p)
     ls = p.add_argument_group("Label Studio output")
     ls.add_argument("--ls-from-name", default="label", help="from_name of the results (default label)")
     ls.add_argument("--ls-to-name", default="image", help="to_name of the results (default image)")
@@ -173,6 +177,9 @@ def finalize(store, config: dict, formats: list[str], out: Path, args, source_ro
     info = {"description": "vfm label", "task": config["task"], "source": config["source"]}
     if "coco" in formats:
         n_ann = write_coco(store, categories, out / "coco.json", info=info)
+        from vfm.formats.coco_splits import write_coco_splits
+
+        write_coco_splits(store, categories, out, args.split, info=info)
     else:
         from vfm.formats.coco_dataset import iter_annotations
 
@@ -180,7 +187,8 @@ def finalize(store, config: dict, formats: list[str], out: Path, args, source_ro
     if "yolo" in formats:
         from vfm.formats.yolo import write_yolo
 
-        write_yolo(store, categories, out, source_root, segment=config["task"] != "detect")
+        write_yolo(store, categories, out, source_root, segment=config["task"] != "detect", fractions=args.split,
+                   images=args.yolo_images)
     if "labelstudio" in formats:
         from vfm.formats._atomic import atomic_file
         from vfm.formats.labelstudio import labeling_config, write_labelstudio
