@@ -23,7 +23,7 @@ def test_json_document(tiny_sam_dir, image_path):
             "--box", "10,10,150,100", "--box", "0,0,60,60", "--precision", "fp32", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["image"] == {"width": 200, "height": 120}
+    assert doc["image"] == {"width": 200, "height": 120, "file_name": "image.png"}
     anns = doc["annotations"]
     assert len(anns) == 2  # one prompt per box, each with the same points
     for ann, box in zip(anns, [[10, 10, 150, 100], [0, 0, 60, 60]]):

@@ -255,13 +255,13 @@ def test_cli_detect_json_and_overlay(tiny_gdino_dir, image_path, tmp_path, capsy
                "--box-threshold", "0.5", "--precision", "fp32", "--json", "--out", str(out)])
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["categories"] == [{"id": 0, "name": "cat"}, {"id": 1, "name": "remote control"}]
-    assert doc["image"] == {"width": 200, "height": 120}
+    assert doc["categories"] == [{"id": 1, "name": "cat"}, {"id": 2, "name": "remote control"}]
+    assert doc["image"] == {"width": 200, "height": 120, "file_name": image_path.name}
     assert doc["annotations"]
     for ann in doc["annotations"]:
         assert "segmentation" not in ann
         assert ann["category_name"] in ("cat", "remote control")
-        assert doc["categories"][ann["category_id"]]["name"] == ann["category_name"]
+        assert doc["categories"][ann["category_id"] - 1]["name"] == ann["category_name"]
         assert ann["score"] > 0.5 and len(ann["bbox"]) == 4
     assert (out / "overlay.png").is_file()
     assert json.loads((out / "result.json").read_text()) == doc
@@ -289,7 +289,7 @@ def test_cli_detect_exemplar(tiny_owlv2_dir, image_path, capsys):
                "--box-threshold", "0.3", "--json"])
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["categories"] == [{"id": 0, "name": "exemplar"}]
+    assert doc["categories"] == [{"id": 1, "name": "exemplar"}]
     assert all(a["category_name"] == "exemplar" for a in doc["annotations"])
 
 

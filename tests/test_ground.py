@@ -59,7 +59,7 @@ def test_cli_ground_json_and_out(tiny_gdino_dir, tiny_sam_dir, image_path, tmp_p
                "--json", "--out", str(out)])
     assert rc == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["categories"] == [{"id": 0, "name": "cat"}, {"id": 1, "name": "dog"}]
+    assert doc["categories"] == [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]
     assert doc["annotations"]
     for ann in doc["annotations"]:
         assert ann["segmentation"]["size"] == [120, 200]

@@ -83,8 +83,10 @@ def test_box_only_document_has_no_segmentation():
     doc = instances_to_document(inst, categories=["dog", "cat"])
     a = doc["annotations"][0]
     assert "segmentation" not in a and a["bbox"] == [1, 2, 4, 4] and a["area"] == 16
-    assert a["category_id"] == 1 and a["category_name"] == "cat"
-    assert doc["categories"] == [{"id": 0, "name": "dog"}, {"id": 1, "name": "cat"}]
+    assert a["category_id"] == 2 and a["category_name"] == "cat"  # COCO ids start at 1
+    assert doc["categories"] == [{"id": 1, "name": "dog"}, {"id": 2, "name": "cat"}]
+    no_list = instances_to_document(inst)["annotations"][0]  # no category list: class id + 1
+    assert no_list["category_id"] == 2
 
 
 def test_supervision_round_trip():
@@ -100,6 +102,17 @@ def test_supervision_round_trip():
     with pytest.raises(ValueError, match="image_size"):
         Instances.from_supervision(boxes_only)
     assert len(Instances.from_supervision(boxes_only, image_size=(5, 5))) == 1
+
+
+def test_class_less_results_draw_with_supervisions_default_annotators():
+    sv = pytest.importorskip("supervision")
+    inst = Instances.from_masks(_masks(), [0.9, 0.5, 0.7])  # no classes, as vfm segment gives
+    det = inst.to_supervision()
+    assert det.class_id.tolist() == [0, 0, 0]
+    scene = np.zeros(inst.image_size + (3,), np.uint8)
+    out = sv.MaskAnnotator().annotate(scene.copy(), det)
+    out = sv.BoxAnnotator().annotate(out, det)
+    assert out.shape == scene.shape and out.any()  # drawn, no "Could not resolve color by class"
 
 
 def test_rles_of_column_major_masks_are_the_same():

@@ -233,7 +233,7 @@ def test_apply_labels_with_classes_and_vocabulary(clip_dir, m2f_dir, instances, 
     doc = instances_to_document(out, categories=categories)
     assert [c["name"] for c in doc["categories"]] == categories
     for ann in doc["annotations"]:
-        assert categories[ann["category_id"]] == ann["category_name"]
+        assert categories[ann["category_id"] - 1] == ann["category_name"]
 
     args = parse(["--classes", "cat, building", "--classifier", str(clip_dir), "--semantic-model", str(m2f_dir)])
     voted, categories = apply_labels(args, image, instances)

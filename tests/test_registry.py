@@ -50,7 +50,7 @@ def test_offline_hub_id_error_names_model_and_fix(monkeypatch, tmp_path):
     with pytest.raises(ModelNotFoundError) as e:
         Segmenter.load("sam-vit-base")
     msg = str(e.value)
-    assert "'sam-vit-base'" in msg and "hf download facebook/sam-vit-base" in msg and "--model" in msg
+    assert "'sam-vit-base'" in msg and "hf download facebook/sam-vit-base" in msg and "save_pretrained" in msg
     with pytest.raises(ModelNotFoundError, match="someorg/some-sam"):
         resolve("someorg/some-sam")
     registry.hub_online.cache_clear()

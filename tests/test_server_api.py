@@ -276,6 +276,16 @@ def test_segment_bad_json_400_and_unknown_image_404(url, image_id):
 
 
 # ---------------------------------------------------------------------------------------------- tasks
+def test_detect_and_ground_name_classes_by_the_class_side_of_a_mapping(url, image_id):
+    body = {"classes": "cat: feline, dog", "box_threshold": 0.0, "text_threshold": 0.0}
+    for task in ("detect", "ground"):
+        doc = post(url, f"/v1/images/{image_id}/{task}", body).json()
+        assert doc["categories"] == [{"id": 1, "name": "feline"}, {"id": 2, "name": "dog"}]
+        assert doc["annotations"] and {a["category_name"] for a in doc["annotations"]} <= {"feline", "dog"}
+    r = post(url, f"/v1/images/{image_id}/detect", {"classes": "cat:, dog"})
+    assert r.status_code == 422 and "empty side" in r.json()["error"]
+
+
 def test_detect_and_ground_match_the_library(url, image_id, pixels, gdino_dir, tiny_sam_dir, segmenter):
     from vfm.formats.coco import instances_to_document
     from vfm.tasks.detect import Detector
@@ -286,7 +296,7 @@ def test_detect_and_ground_match_the_library(url, image_id, pixels, gdino_dir, t
     doc = post(url, f"/v1/images/{image_id}/detect", body).json()
     ref = det.detect(pixels, ["cat", "dog"], box_threshold=0.0, text_threshold=0.0)
     assert doc == json.loads(json.dumps(instances_to_document(ref, categories=["cat", "dog"])))
-    assert doc["categories"] == [{"id": 0, "name": "cat"}, {"id": 1, "name": "dog"}]
+    assert doc["categories"] == [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]
     assert len(doc["annotations"]) > 0
     gdoc = post(url, f"/v1/images/{image_id}/ground", {**body, "classes": ["cat", "dog"]}).json()
     gref = Grounder(det, segmenter).ground(pixels, ["cat", "dog"], box_threshold=0.0, text_threshold=0.0)

@@ -33,9 +33,14 @@ class PromptError(VfmError):
 
 
 class ModelError(VfmError):
-    """A model name cannot be resolved or loaded."""
+    """A model name cannot be resolved or loaded. ``model_name`` is the name as the user gave it
+    (the CLI names the option it came from)."""
 
     http_status = 400
+
+    def __init__(self, message: str, *, model_name: str | None = None):
+        super().__init__(message)
+        self.model_name = model_name
 
 
 class ModelNotFoundError(ModelError):

@@ -3,7 +3,9 @@
     table = evaluate("gt.json", "pred.json", iou_type="segm")   # -> EvalResult(stats, table text)
 
 ``pred`` may be a full COCO dataset (as `vfm label` writes: images, categories, annotations with
-scores) or a plain COCO results list (``[{"image_id", "category_id", "bbox"/"segmentation", "score"}]``,
+scores), the single-image documents of ``vfm detect|ground|everything|segment --json`` (one, a JSON
+list of them, or JSON Lines with one per line; each names its image in ``image.file_name`` and its
+classes in ``category_name``), or a plain COCO results list (``[{"image_id", "category_id", "bbox"/"segmentation", "score"}]``,
 whose category ids are then taken as GT ids). Prediction categories are re-mapped to the GT ids of
 the same name (case-insensitive); prediction images to GT images by ``file_name`` (falling back to
 ids). Predictions of categories or images the GT does not have are dropped and counted.
@@ -53,6 +55,49 @@ def _load(path: str | os.PathLike, what: str) -> Any:
         raise EvalError(f"{what} file '{path}' is not valid JSON ({exc})") from None
 
 
+def _load_predictions(path: str | os.PathLike) -> Any:
+    """JSON, or JSON Lines of single-image documents (what ``vfm detect a.jpg b.jpg --json`` prints)."""
+    try:
+        return _load(path, "prediction")
+    except EvalError as first:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                docs = [json.loads(line) for line in fh if line.strip()]
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            docs = None
+        if docs and all(_is_image_document(d) for d in docs):
+            return docs
+        raise first from None
+
+
+def _is_image_document(doc: Any) -> bool:
+    return isinstance(doc, dict) and isinstance(doc.get("image"), dict) and "annotations" in doc
+
+
+def documents_to_dataset(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Single-image documents -> one COCO dataset (image ids 1.. in order, categories by name)."""
+    images, annotations, categories = [], [], {}
+    for image_id, doc in enumerate(docs, start=1):
+        info = doc["image"]
+        if not info.get("file_name"):
+            raise EvalError(f"prediction document {image_id} has no image.file_name to match with the GT; "
+                            "make it with this vfm's --json (it names the image)")
+        images.append({"id": image_id, "file_name": info["file_name"], "width": info.get("width"),
+                       "height": info.get("height")})
+        names = {c["id"]: c["name"] for c in doc.get("categories", [])}
+        for ann in doc["annotations"]:
+            name = ann.get("category_name", names.get(ann.get("category_id")))
+            item = {k: v for k, v in ann.items() if k not in ("id", "category_name", "prompt")}
+            item["image_id"] = image_id
+            if name is None:
+                item["category_id"] = None  # no class: dropped as a category the GT does not have
+            else:
+                item["category_id"] = categories.setdefault(name, len(categories) + 1)
+            annotations.append(item)
+    return {"images": images, "annotations": annotations,
+            "categories": [{"id": i, "name": n} for n, i in categories.items()]}
+
+
 def _norm(name: str) -> str:
     return " ".join(str(name).lower().split())
 
@@ -66,6 +111,10 @@ def align_predictions(gt: dict[str, Any], pred: Any) -> tuple[list[dict[str, Any
     gt_img_by_name = {img.get("file_name"): img["id"] for img in gt["images"] if img.get("file_name")}
     gt_img_ids = {img["id"] for img in gt["images"]}
     dropped = {"category": 0, "image": 0}
+    if _is_image_document(pred):
+        pred = [pred]
+    if isinstance(pred, list) and pred and all(_is_image_document(d) for d in pred):
+        pred = documents_to_dataset(pred)
     if isinstance(pred, dict):
         if "annotations" not in pred:
             raise EvalError("the prediction file is neither a COCO dataset (with 'annotations') nor a results list")
@@ -113,7 +162,7 @@ def evaluate(gt_path: str | os.PathLike, pred_path: str | os.PathLike, iou_type:
     if iou_type not in ("segm", "bbox"):
         raise EvalError(f"--iou-type must be segm or bbox, got '{iou_type}'")
     gt_doc = _load(gt_path, "GT")
-    pred_doc = _load(pred_path, "prediction")
+    pred_doc = _load_predictions(pred_path)
     results, n_images, dropped = align_predictions(gt_doc, pred_doc)
     if iou_type == "segm":
         if any("segmentation" not in a for a in gt_doc["annotations"]):

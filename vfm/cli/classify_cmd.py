@@ -1,6 +1,8 @@
-"""`vfm classify IMAGE --model M --labels "a, b, c" [--template "a photo of a {}."] [--top-k K] --json`.
+"""`vfm classify IMAGE... --model M --classes "a, b, c" [--template "a photo of a {}."] [--top-k K] --json`.
 
-Zero-shot classification. CLIP models give a softmax over the labels (scores sum to 1); SigLIP
+Zero-shot classification (`--labels` is the same option as `--classes`). `"prompt: label"` entries
+score the prompt and report the label; a label named by several prompts gets their total (softmax)
+or best score (sigmoid). Several images (files, folders, globs) give one document per image. CLIP models give a softmax over the labels (scores sum to 1); SigLIP
 models give an independent sigmoid per label, sigmoid(logit_scale * cosine + logit_bias), which do
 not sum to 1. JSON: {"image": {"width", "height", "file_name"}, "labels": [{"name", "score"}...],
 "activation": "softmax"|"sigmoid", "model": M}, labels sorted by score.
@@ -10,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from vfm.cli.common import add_output_options, add_runtime_options, out_dir, print_json, write_json
+from vfm.cli.common import add_output_options, add_runtime_options, print_json, write_json
+from vfm.cli.images import ImageRun, add_images_argument
 from vfm.errors import PromptError
 
 DEFAULT_MODEL = "clip-vit-base-32"
@@ -19,15 +22,16 @@ DEFAULT_MODEL = "clip-vit-base-32"
 def add_parser(sub) -> None:
     p = sub.add_parser("classify", help="zero-shot image classification with CLIP or SigLIP",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("image", help="image file (JPEG, PNG, WebP, TIFF, BMP, GIF)")
+    add_images_argument(p)
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"CLIP/SigLIP alias, hub id or local directory (default {DEFAULT_MODEL})")
-    p.add_argument("--labels", required=True, help='label names separated by commas, e.g. "cat, dog, remote control"')
+    p.add_argument("--classes", "--labels", dest="labels", required=True, metavar="CLASSES",
+                   help='class names separated by commas, e.g. "cat, dog, remote control" (--labels is the same)')
     p.add_argument("--template", default="a photo of a {}.",
                    help='prompt template with {} where the label goes (default "a photo of a {}.")')
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="print only the K best labels (default all)")
     add_runtime_options(p)
     fp32_by_default(p)
-    add_output_options(p)
+    add_output_options(p, masks=False, coco=False)
     p.set_defaults(func=run)
 
 
@@ -68,40 +72,41 @@ def draw_labels(pixels, labels):
     return out
 
 
-def write_outputs(args, image, labels, doc) -> None:
-    d = out_dir(args.out)
+def write_outputs(d, image, labels, doc) -> None:
     draw_labels(image.pixels, labels.top(10)).save(d / "overlay.png")
     write_json(d / "result.json", doc)
 
 
-def print_text(args, image, labels, what: str) -> None:
+def emit(args, images: ImageRun, item, image, labels, doc, what: str) -> None:
+    """--out files, --json document or the text listing of one image."""
+    d = images.out_dir(item)
+    if d is not None:
+        write_outputs(d, image, labels, doc)
+    if args.json:
+        print_json(doc)
+        return
     if args.quiet:
         return
-    print(f"{what} for {image.width}x{image.height} image '{args.image}' ({labels.activation}):")
+    print(f"{what} for {image.width}x{image.height} image '{item.path}' ({labels.activation}):")
     for name, score in zip(labels.names, labels.scores):
         print(f"  {score:.4f}  {name}")
-    if args.out:
-        print(f"wrote overlay.png and result.json to {args.out}")
+    if d is not None:
+        print(f"wrote overlay.png and result.json to {d}")
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from vfm.io.image import load_image
-    from vfm.tasks.classes import parse_classes
     from vfm.tasks.classify import Classifier, check_template
+    from vfm.tasks.ontology import Ontology
 
     top_k = check_top_k(args.top_k)
     template = check_template(args.template)
-    names = parse_classes(args.labels, what="label list")
-    image = load_image(args.image, max_pixels=args.max_pixels, name=Path(args.image).name)
-    clf = Classifier.load(args.model, device=args.device, precision=args.precision)
-    labels = clf.classify(image, names, template=template).top(top_k)
-    doc = labels_document(image, labels, args.model)
-    if args.out:
-        write_outputs(args, image, labels, doc)
-    if args.json:
-        print_json(doc)
-    else:
-        print_text(args, image, labels, "labels")
-    return 0
+    names = args.labels
+    Ontology.parse(names, what="class list")  # a malformed list fails before the model loads
+    images = ImageRun(args, "classify")
+    clf = None
+    for item, image in images:
+        if clf is None:
+            clf = Classifier.load(args.model, device=args.device, precision=args.precision)
+        labels = clf.classify(image, names, template=template).top(top_k)
+        emit(args, images, item, image, labels, labels_document(image, labels, args.model), "labels")
+    return images.exit_code

@@ -21,10 +21,13 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default 100M, env VFM_MAX_PIXELS)")
 
 
-def add_output_options(p: argparse.ArgumentParser) -> None:
-    """--json, --out DIR, --quiet."""
-    p.add_argument("--json", action="store_true", help="print one COCO-style JSON document on stdout")
-    p.add_argument("--out", metavar="DIR", default=None, help="write PNG masks, an overlay and result.json into DIR")
+def add_output_options(p: argparse.ArgumentParser, *, masks: bool = True, coco: bool = True) -> None:
+    """--json, --out DIR, --quiet (``masks``: --out writes mask PNGs; ``coco``: the document is COCO-style)."""
+    p.add_argument("--json", action="store_true",
+                   help=f"print one {'COCO-style ' if coco else ''}JSON document per image on stdout")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help=f"write {'PNG masks, ' if masks else ''}an overlay.png and result.json into DIR "
+                        "(a folder per image when there are several)")
     p.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 
 
@@ -55,7 +58,10 @@ def out_dir(path: str) -> Path:
     d = Path(path)
     if d.exists() and not d.is_dir():
         raise PromptError(f"--out '{path}' exists and is not a directory")
-    d.mkdir(parents=True, exist_ok=True)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PromptError(f"--out '{path}' cannot be created ({exc.strerror or exc}); give a folder you can write to") from None
     return d
 
 

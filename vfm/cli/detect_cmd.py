@@ -1,8 +1,10 @@
-"""`vfm detect IMAGE --model M --classes "cat, remote control" [--box-threshold T] [--text-threshold T]`.
+"""`vfm detect IMAGE... --model M --classes "cat, remote control" [--box-threshold T] [--text-threshold T]`.
 
 Open-vocabulary detection (Grounding DINO, OWLv2, OWL-ViT): boxes with class names and scores.
-`--exemplar-box X0,Y0,X1,Y1 [--exemplar-image FILE]` finds objects like the one in that box
-instead (OWL models only). Long class lists are split to fit the text encoder, never truncated.
+`--classes "person: astronaut, forklift"` asks the model for "person" and names the boxes
+"astronaut". `--exemplar-box X0,Y0,X1,Y1 [--exemplar-image FILE]` finds objects like the one in
+that box instead (OWL models only). Long class lists are split to fit the text encoder, never
+truncated. Several images (files, folders, globs) give one JSON document per image (JSON Lines).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from vfm.cli.common import add_output_options, add_runtime_options, out_dir, parse_floats, print_json, write_json
+from vfm.cli.common import add_output_options, add_runtime_options, parse_floats, print_json, write_json
+from vfm.cli.images import ImageRun, add_images_argument
 from vfm.errors import PromptError
 
 DEFAULT_DETECTOR = "grounding-dino-tiny"
@@ -18,7 +21,9 @@ DEFAULT_DETECTOR = "grounding-dino-tiny"
 
 def add_class_options(p: argparse.ArgumentParser) -> None:
     """--classes, --vocabulary, --box-threshold, --text-threshold (shared with `vfm ground`)."""
-    p.add_argument("--classes", default=None, help='class names separated by commas, e.g. "cat, remote control"')
+    p.add_argument("--classes", default=None,
+                   help='class names separated by commas, e.g. "cat, remote control"; "prompt: class" asks the model '
+                        'for prompt and names the result class, e.g. "person: astronaut"')
     p.add_argument("--vocabulary", metavar="FILE", default=None, help="a file with one class name per line (instead of --classes)")
     p.add_argument("--box-threshold", type=float, default=None, metavar="T",
                    help="keep boxes scoring above T, 0..1 (default 0.35 for Grounding DINO, 0.1 for OWL)")
@@ -29,6 +34,7 @@ def add_class_options(p: argparse.ArgumentParser) -> None:
 
 
 def read_class_option(args, *, required: bool = True) -> list[str] | None:
+    """The entries of --classes or --vocabulary (``prompt: class`` kept; see :func:`categories_of`)."""
     from vfm.tasks.classes import parse_classes, read_vocabulary
 
     if args.classes is not None and args.vocabulary is not None:
@@ -42,10 +48,17 @@ def read_class_option(args, *, required: bool = True) -> list[str] | None:
     return None
 
 
+def categories_of(entries: list[str]) -> list[str]:
+    """The class names of a class list (the right side of ``prompt: class``); checks the mapping."""
+    from vfm.tasks.ontology import Ontology
+
+    return list(Ontology.parse(entries).classes)
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("detect", help="open-vocabulary detection: class names or an example box -> boxes",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("image", help="image file (JPEG, PNG, WebP, TIFF, BMP, GIF)")
+    add_images_argument(p)
     p.add_argument("--model", default=DEFAULT_DETECTOR, help=f"alias, hub id or local directory (default {DEFAULT_DETECTOR})")
     add_class_options(p)
     p.add_argument("--exemplar-box", metavar="X0,Y0,X1,Y1", default=None,
@@ -64,38 +77,49 @@ def run(args) -> int:
 
     check_threshold(args.box_threshold, "--box-threshold")
     check_threshold(args.text_threshold, "--text-threshold")
-    image = load_image(args.image, max_pixels=args.max_pixels)
     if args.exemplar_box is None:
         if args.exemplar_image is not None:
             raise PromptError("--exemplar-image needs --exemplar-box X0,Y0,X1,Y1 (the example in that image)")
         classes = read_class_option(args)
-        det = Detector.load(args.model, device=args.device, precision=args.precision)
-        result = det.detect(image.pixels, classes, box_threshold=args.box_threshold, text_threshold=args.text_threshold,
-                            max_detections=args.max_detections)
-        categories = classes
+        categories = categories_of(classes)
     else:
         if args.classes is not None or args.vocabulary is not None:
             raise PromptError("give either --classes/--vocabulary or --exemplar-box, not both")
         box = parse_floats(args.exemplar_box, (4,), "--exemplar-box", "X0,Y0,X1,Y1")
         query = load_image(args.exemplar_image, max_pixels=args.max_pixels) if args.exemplar_image else None
-        det = Detector.load(args.model, device=args.device, precision=args.precision)
-        found = det.detect_exemplar(image.pixels, None if query is None else query.pixels, box, threshold=args.box_threshold)
-        result = dataclasses.replace(found, class_ids=[0] * len(found), class_names=["exemplar"] * len(found))
         categories = ["exemplar"]
-    doc = instances_to_document(result, categories=categories)
-    if args.out:
-        from vfm.formats.png import draw_overlay
+    images = ImageRun(args, "detect")
+    det = None
+    for item, image in images:
+        if det is None:
+            det = Detector.load(args.model, device=args.device, precision=args.precision)
+        if args.exemplar_box is None:
+            result = det.detect(image.pixels, classes, box_threshold=args.box_threshold,
+                                text_threshold=args.text_threshold, max_detections=args.max_detections)
+        else:
+            try:
+                found = det.detect_exemplar(image.pixels, None if query is None else query.pixels, box,
+                                            threshold=args.box_threshold)
+            except PromptError as exc:  # the box is outside this image: the others are still done
+                if not images.several:
+                    raise
+                images.report(exc)
+                continue
+            result = dataclasses.replace(found, class_ids=[0] * len(found), class_names=["exemplar"] * len(found))
+        doc = instances_to_document(result, categories=categories, file_name=item.name)
+        d = images.out_dir(item)
+        if d is not None:
+            from vfm.formats.png import draw_overlay
 
-        d = out_dir(args.out)
-        draw_overlay(image.pixels, result, draw_boxes=True).save(d / "overlay.png")
-        write_json(d / "result.json", doc)
-    if args.json:
-        print_json(doc)
-    elif not args.quiet:
-        print(f"{len(result)} box(es) for {image.width}x{image.height} image '{args.image}' ({det.name})")
-        for i, ann in enumerate(doc["annotations"]):
-            x, y, w, h = ann["bbox"]
-            print(f"  [{i}] {ann.get('category_name', '')} score={ann['score']:.3f} bbox(xywh)=({x:g}, {y:g}, {w:g}, {h:g})")
-        if args.out:
-            print(f"wrote overlay.png and result.json to {args.out}")
-    return 0
+            draw_overlay(image.pixels, result, draw_boxes=True).save(d / "overlay.png")
+            write_json(d / "result.json", doc)
+        if args.json:
+            print_json(doc)
+        elif not args.quiet:
+            print(f"{len(result)} box(es) for {image.width}x{image.height} image '{item.path}' ({det.name})")
+            for i, ann in enumerate(doc["annotations"]):
+                x, y, w, h = ann["bbox"]
+                print(f"  [{i}] {ann.get('category_name', '')} score={ann['score']:.3f} bbox(xywh)=({x:g}, {y:g}, {w:g}, {h:g})")
+            if d is not None:
+                print(f"wrote overlay.png and result.json to {d}")
+    return images.exit_code

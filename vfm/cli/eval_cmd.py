@@ -1,7 +1,8 @@
 """`vfm eval --gt GT.json --pred PRED.json [--iou-type segm|bbox]`: the COCO AP table.
 
 Categories are matched by name, images by file_name (or id). PRED may be a COCO dataset (as `vfm
-label` writes) or a COCO results list.
+label` writes), the --json output of vfm detect / ground / everything (one document, or one per line
+for several images), or a COCO results list.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="COCO AP of predictions against ground truth (categories matched by name)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--gt", required=True, metavar="GT.json", help="ground-truth COCO dataset")
-    p.add_argument("--pred", required=True, metavar="PRED.json", help="predictions: a COCO dataset or results list")
+    p.add_argument("--pred", required=True, metavar="PRED.json", help="predictions: a COCO dataset, vfm's single-image --json documents, or a results list")
     p.add_argument("--iou-type", choices=["segm", "bbox"], default="segm", help="segm (masks, default) or bbox")
     p.add_argument("--json", action="store_true", help="print the 12 COCO stats and per-category AP as JSON")
     p.set_defaults(func=run)

@@ -1,8 +1,10 @@
-"""`vfm everything IMAGE --model M [--points-per-side N] ... --json | --out DIR`.
+"""`vfm everything IMAGE... --model M [--points-per-side N] ... --json | --out DIR`.
 
 SAM's automatic mask generator ("segment everything") with the reference's parameters and defaults.
-Masks come out as COCO RLE in the same JSON document as `vfm segment`; --out DIR writes a colored
-overlay.png and result.json. Progress goes to stderr when it is a terminal (off with --quiet).
+Masks come out as COCO RLE in the same JSON document as `vfm segment`; --out DIR writes one PNG per
+mask (mask_000.png, ...), a colored overlay.png and result.json. Several images (files, folders,
+globs) give one document per image (JSON Lines) and a folder per image under --out. Progress goes
+to stderr when it is a terminal (off with --quiet).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vfm.cli.common import add_output_options, add_runtime_options, out_dir, print_json, stderr_is_tty, write_json
+from vfm.cli.common import add_output_options, add_runtime_options, print_json, stderr_is_tty, write_json
+from vfm.cli.images import ImageRun, add_images_argument
 
 DEFAULT_SEGMENTER = "sam-vit-base"
 
@@ -18,7 +21,7 @@ DEFAULT_SEGMENTER = "sam-vit-base"
 def add_parser(sub) -> None:
     p = sub.add_parser("everything", help="segment everything: all masks of an image (SAM, SAM-HQ, SAM 2)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("image", help="image file (JPEG, PNG, WebP, TIFF, BMP, GIF)")
+    add_images_argument(p)
     p.add_argument("--model", default=DEFAULT_SEGMENTER, help=f"alias, hub id or local directory (default {DEFAULT_SEGMENTER})")
     g = p.add_argument_group("mask generator (SAM's SamAutomaticMaskGenerator parameters)")
     g.add_argument("--points-per-side", type=int, default=32, metavar="N", help="N x N point grid (default 32)")
@@ -90,15 +93,17 @@ class _Progress:
 def run(args) -> int:
     import contextlib
 
+    from vfm.cli.label_opts import apply_labels, label_classes
     from vfm.formats.coco import instances_to_document
-    from vfm.io.image import load_image
     from vfm.tasks.everything import MaskGenerator
     from vfm.tasks.segment import Segmenter
 
     _check(args)
-    image = load_image(args.image, max_pixels=args.max_pixels)
-    show = not args.quiet and stderr_is_tty()
-    progress = _Progress() if show else None
+    classes = label_classes(args)
+    if classes is not None:
+        from vfm.tasks.ontology import Ontology
+
+        Ontology.parse(classes)  # a malformed "prompt: class" fails before any model loads
     kwargs = dict(
         points_per_side=args.points_per_side, points_per_batch=args.points_per_batch,
         pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh,
@@ -108,25 +113,29 @@ def run(args) -> int:
         min_mask_region_area=args.min_mask_region_area,
     )
     MaskGenerator(None, **kwargs)  # validate the parameters before loading the model
-    seg = Segmenter.load(args.model, device=args.device, precision=args.precision)
-    gen = MaskGenerator(seg, progress=progress, **kwargs)
-    with progress if progress is not None else contextlib.nullcontext():
-        result = gen.generate(image)
-    categories = None
-    from vfm.cli.label_opts import apply_labels
+    images = ImageRun(args, "everything")
+    seg = None
+    for item, image in images:
+        if seg is None:
+            seg = Segmenter.load(args.model, device=args.device, precision=args.precision)
+        show = not args.quiet and stderr_is_tty()
+        progress = _Progress() if show else None
+        gen = MaskGenerator(seg, progress=progress, **kwargs)
+        with progress if progress is not None else contextlib.nullcontext():
+            result = gen.generate(image)
+        result, categories = apply_labels(args, image, result)
+        doc = instances_to_document(result, categories=categories, file_name=item.name)
+        d = images.out_dir(item)
+        if d is not None:
+            from vfm.formats.png import draw_overlay, write_mask_pngs
 
-    result, categories = apply_labels(args, image, result)
-    doc = instances_to_document(result, categories=categories)
-    if args.out:
-        from vfm.formats.png import draw_overlay
-
-        d = out_dir(args.out)
-        draw_overlay(image.pixels, result, draw_boxes=False).save(d / "overlay.png")
-        write_json(d / "result.json", doc)
-    if args.json:
-        print_json(doc)
-    elif not args.quiet:
-        print(f"{len(result)} mask(s) for {image.width}x{image.height} image '{args.image}'")
-        if args.out:
-            print(f"wrote overlay.png and result.json to {args.out}")
-    return 0
+            write_mask_pngs(result, d)
+            draw_overlay(image.pixels, result, draw_boxes=False).save(d / "overlay.png")
+            write_json(d / "result.json", doc)
+        if args.json:
+            print_json(doc)
+        elif not args.quiet:
+            print(f"{len(result)} mask(s) for {image.width}x{image.height} image '{item.path}'")
+            if d is not None:
+                print(f"wrote {len(result)} mask PNG(s), overlay.png and result.json to {d}")
+    return images.exit_code

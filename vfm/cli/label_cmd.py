@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="SOURCE", help="a folder (recursive), a text file of image paths, or a glob")
     p.add_argument("--out", required=True, metavar="OUT", help="output folder (datasets + state.sqlite)")
-    p.add_argument("--classes", default=None, help='class names, e.g. "person, forklift"')
+    p.add_argument("--classes", default=None, help='class names, e.g. "person, forklift"; "prompt: class" asks the model for prompt and names the class, e.g. "person: astronaut"')
     p.add_argument("--vocabulary", metavar="FILE", default=None, help="class names, one per line (with or instead of --classes)")
     p.add_argument("--task", choices=TASKS, default=None,
                    help="ground (default with classes): boxes + masks; detect: boxes; everything (default without "
@@ -84,6 +84,10 @@ def build_config(args) -> dict:
     for name in ("box_threshold", "text_threshold", "tag_threshold"):
         check_threshold(getattr(args, name), "--" + name.replace("_", "-"))
     classes = label_classes(args)
+    if classes:
+        from vfm.tasks.ontology import Ontology
+
+        Ontology.parse(classes)  # "prompt: class" entries are checked before anything is scanned or loaded
     task = args.task or ("ground" if classes else "everything")
     src = args.source
     config = {

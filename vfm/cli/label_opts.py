@@ -6,7 +6,8 @@
 Without --classes and --vocabulary nothing happens (``categories`` is None). Otherwise each mask's
 masked crop is scored with the classifier (all crops in one batched pass), optionally combined with a
 semantic segmentation model's per-mask vote; see vfm/tasks/label_masks.py for the rule.
-``categories`` is the class list, to pass to ``instances_to_document(..., categories=...)``.
+``categories`` is the class list (the class side of ``prompt: class`` entries), to pass to
+``instances_to_document(..., categories=...)``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ DEFAULT_CLASSIFIER = "clip-vit-base-32"
 
 def add_label_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("labels for masks (Semantic Segment Anything)")
-    g.add_argument("--classes", default=None, help='name each mask with one of these classes, e.g. "person, dog, grass, sky"')
+    g.add_argument("--classes", default=None,
+                   help='name each mask with one of these classes, e.g. "person, dog, grass, sky"; '
+                        '"prompt: class" scores prompt and names the mask class')
     g.add_argument("--vocabulary", metavar="FILE", default=None,
                    help="class names, one per line ('#' comments), instead of or in addition to --classes")
     g.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
@@ -57,9 +60,15 @@ def apply_labels(args, image, instances):
         return instances, None
     from vfm.tasks.label_masks import MaskLabeler
 
-    labeler = MaskLabeler.load(
-        getattr(args, "classifier", None) or DEFAULT_CLASSIFIER,
-        semantic=getattr(args, "semantic_model", None),
-        device=getattr(args, "device", None),
-    )
-    return labeler.label(image, instances, classes), classes
+    from vfm.tasks.ontology import Ontology
+
+    categories = list(Ontology.parse(classes).classes)
+    labeler = getattr(args, "_mask_labeler", None)  # loaded once per command, reused for every image
+    if labeler is None:
+        labeler = MaskLabeler.load(
+            getattr(args, "classifier", None) or DEFAULT_CLASSIFIER,
+            semantic=getattr(args, "semantic_model", None),
+            device=getattr(args, "device", None),
+        )
+        args._mask_labeler = labeler
+    return labeler.label(image, instances, classes), categories

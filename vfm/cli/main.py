@@ -9,13 +9,26 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 #: Subcommand modules under vfm.cli, in help order.
 COMMANDS = ["segment", "everything", "models", "detect", "ground", "classify", "tag", "serve", "label", "eval"]
 
 
+#: Values that start with '-' but are numbers, or comma-separated numbers ("-5,100", "-0.5,2,1"), are
+#: values, not options: ``--point -5,100`` works without the ``--point=-5,100`` spelling.
+NEGATIVE_VALUES = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(,\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)*$")
+
+#: Options that name a model, in the order they are reported.
+MODEL_FLAGS = ("model", "detector", "segmenter", "classifier", "semantic_model")
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_VALUES
+
     def error(self, message: str) -> None:  # one line, exit 2
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.exit(2)
@@ -62,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     except VfmError as exc:
         if debug:
             raise
-        sys.stderr.write(f"vfm {args.command}: error: {exc}\n")
+        sys.stderr.write(f"vfm {args.command}: error: {_flagged(args, exc)}\n")
+        return 1
+    except OSError as exc:  # a file or folder the command could not read or write
+        if debug:
+            raise
+        where = f" '{exc.filename}'" if getattr(exc, "filename", None) else ""
+        sys.stderr.write(f"vfm {args.command}: error: cannot use{where}: {exc.strerror or exc}; "
+                         "check the path and its permissions\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write(f"vfm {args.command}: interrupted\n")
@@ -77,6 +97,16 @@ def main(argv: list[str] | None = None) -> int:
             f"vfm {args.command}: internal error: {type(exc).__name__}: {msg} (set VFM_DEBUG=1 for the traceback)\n"
         )
         return 1
+
+
+def _flagged(args, exc) -> str:
+    """A model error prefixed with the option that named the model (--detector, --segmenter, ...)."""
+    name = getattr(exc, "model_name", None) or getattr(exc.__cause__, "model_name", None)
+    if name:
+        for dest in MODEL_FLAGS:
+            if getattr(args, dest, None) == name:
+                return f"--{dest.replace('_', '-')} {name}: {exc}"
+    return str(exc)
 
 
 def entry() -> None:

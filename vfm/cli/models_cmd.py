@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from vfm.cli.common import print_json
+from vfm.errors import PromptError
+
+#: The tasks of the registry's aliases (`vfm models --task`).
+TASKS = ("segment", "detect", "classify", "semantic")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("models", help="list model aliases and whether each is cached locally")
-    p.add_argument("--task", default=None, help="only models for this task (segment, detect, classify, embed, semantic)")
+    p.add_argument("--task", default=None, help=f"only models for this task ({', '.join(TASKS)})")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=run)
 
@@ -15,6 +19,8 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from vfm.models.registry import is_cached, list_models
 
+    if args.task is not None and args.task not in TASKS:
+        raise PromptError(f"--task '{args.task}' is not one of {', '.join(TASKS)}")
     specs = list_models(args.task)
     rows = [
         {"alias": s.alias, "task": s.task, "family": s.family, "hub_id": s.hub_id, "cached": is_cached(s.hub_id),

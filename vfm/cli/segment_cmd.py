@@ -82,20 +82,25 @@ def run(args) -> int:
     from vfm.io.image import load_image
     from vfm.tasks.segment import Segmenter
 
-    image = load_image(args.image, max_pixels=args.max_pixels)
+    from pathlib import Path
+
+    if args.out:
+        out_dir(args.out)  # an unusable --out fails before the model is loaded
+    image = load_image(args.image, max_pixels=args.max_pixels, name=Path(args.image).name)
     prompts = build_prompts(args, (image.height, image.width))
     for p in prompts:  # fail on bad prompts before loading the model
         p.check_inside(image.height, image.width)
     seg = Segmenter.load(args.model, device=args.device, precision=args.precision)
     result = seg.predict_batch(prompts, multimask=args.multimask, image=image, return_logits=False)
-    doc = instances_to_document(result)
+    doc = instances_to_document(result, file_name=image.name)
     if args.out:
         from vfm.formats.png import draw_overlay, write_mask_pngs
 
         d = out_dir(args.out)
         write_mask_pngs(result, d)
         pts = [(x, y, lab) for p in prompts[:1] if p.points is not None for (x, y), lab in zip(p.points, p.labels)]
-        draw_overlay(image.pixels, result, points=pts, draw_boxes=False).save(d / "overlay.png")
+        boxes = [p.box for p in prompts if p.box is not None]
+        draw_overlay(image.pixels, result, points=pts, prompt_boxes=boxes, draw_boxes=False).save(d / "overlay.png")
         write_json(d / "result.json", doc)
     if args.json:
         print_json(doc)

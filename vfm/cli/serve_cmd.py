@@ -59,6 +59,28 @@ def build_config(args):
     )
 
 
+def listen_socket(host: str, port: int):
+    """A bound socket for uvicorn, so a busy port or a bad address is one line before anything loads."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise PromptError(f"--host '{host}' is not an address this machine has ({exc.strerror}); "
+                          "use 127.0.0.1, 0.0.0.0 or one of its interface addresses") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = "another server is using it: stop it or pick another --port" if exc.errno == 98 else "pick another --host/--port"
+        raise PromptError(f"cannot listen on {host}:{port} ({exc.strerror}); {hint}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(args) -> int:
     import uvicorn
 
@@ -71,8 +93,15 @@ def run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    app = create_app(config)
-    print(f"vfm serve: http://{args.host}:{args.port}/ (API docs at /docs)"
-          + (" — API key required" if config.api_key else ""), flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    sock = listen_socket(args.host, args.port)
+    try:
+        app = create_app(config)
+        if config.preload:  # a model that cannot load is one line and exit 1, before the banner
+            app.state.models.preload()
+        print(f"vfm serve: http://{args.host}:{args.port}/ (API docs at /docs)"
+              + (" — API key required" if config.api_key else ""), flush=True)
+        server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=False))
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     return 0

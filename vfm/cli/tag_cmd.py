@@ -1,7 +1,8 @@
-"""`vfm tag IMAGE [--model M] [--vocabulary FILE] [--threshold T] [--top-k K] --json`.
+"""`vfm tag IMAGE... [--model M] [--vocabulary FILE] [--threshold T] [--top-k K] --json`.
 
 Tags an image with the built-in vocabulary (over 1,000 common objects, scenes and attributes) or
-your own (one tag per line). Each tag is scored on its own, in [0, 1] (scores do not sum to 1):
+your own (one tag per line; a "prompt: tag" line scores the prompt and reports the tag). Several
+images (files, folders, globs) give one document per image. Each tag is scored on its own, in [0, 1] (scores do not sum to 1):
 
   SigLIP: sigmoid(logit_scale * cos(image, "a photo of {tag}.") + logit_bias), the model's own
           per-pair probability; default threshold 0.1.
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import argparse
 
-from vfm.cli.classify_cmd import fp32_by_default, labels_document, print_text, write_outputs
-from vfm.cli.common import add_output_options, add_runtime_options, print_json
+from vfm.cli.classify_cmd import emit, fp32_by_default, labels_document
+from vfm.cli.common import add_output_options, add_runtime_options
+from vfm.cli.images import ImageRun, add_images_argument
 
 DEFAULT_MODEL = "clip-vit-base-32"
 DEFAULT_TOP_K = 20
@@ -28,7 +30,7 @@ DEFAULT_TOP_K = 20
 def add_parser(sub) -> None:
     p = sub.add_parser("tag", help="tag an image with a vocabulary of 1,000+ objects, scenes and attributes",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("image", help="image file (JPEG, PNG, WebP, TIFF, BMP, GIF)")
+    add_images_argument(p)
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"CLIP/SigLIP alias, hub id or local directory (default {DEFAULT_MODEL})")
     p.add_argument("--vocabulary", metavar="FILE", default=None,
                    help="tag list, one per line ('#' comments); default: the built-in vocabulary")
@@ -38,30 +40,28 @@ def add_parser(sub) -> None:
                    help=f"at most K tags, best first (default {DEFAULT_TOP_K})")
     add_runtime_options(p)
     fp32_by_default(p)
-    add_output_options(p)
+    add_output_options(p, masks=False, coco=False)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from vfm.io.image import load_image
     from vfm.tasks.classify import Classifier
     from vfm.tasks.classes import read_vocabulary
+    from vfm.tasks.ontology import Ontology
     from vfm.tasks.tag import Tagger, check_threshold, check_top_k
 
     threshold = check_threshold(args.threshold)
     top_k = check_top_k(args.top_k)
     vocabulary = read_vocabulary(args.vocabulary) if args.vocabulary else None
-    image = load_image(args.image, max_pixels=args.max_pixels, name=Path(args.image).name)
-    tagger = Tagger(Classifier.load(args.model, device=args.device, precision=args.precision), vocabulary)
-    labels = tagger.tag(image, threshold=threshold, top_k=top_k)
-    doc = labels_document(image, labels, args.model)
-    doc["threshold"] = tagger.default_threshold if threshold is None else threshold
-    if args.out:
-        write_outputs(args, image, labels, doc)
-    if args.json:
-        print_json(doc)
-    else:
-        print_text(args, image, labels, f"{len(labels)} tag(s)")
-    return 0
+    if vocabulary is not None:
+        Ontology.parse(vocabulary, what="vocabulary")  # a malformed "prompt: tag" fails before loading
+    images = ImageRun(args, "tag")
+    tagger = None
+    for item, image in images:
+        if tagger is None:
+            tagger = Tagger(Classifier.load(args.model, device=args.device, precision=args.precision), vocabulary)
+        labels = tagger.tag(image, threshold=threshold, top_k=top_k)
+        doc = labels_document(image, labels, args.model)
+        doc["threshold"] = tagger.default_threshold if threshold is None else threshold
+        emit(args, images, item, image, labels, doc, f"{len(labels)} tag(s)")
+    return images.exit_code

@@ -63,8 +63,20 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def check_config(self, config: dict[str, Any]) -> None:
-        """Record ``config`` on the first run; refuse a different one later (naming the first difference)."""
+        """Record ``config`` on the first run; refuse a different one later (naming the first difference).
+
+        Options are locked only once an image has been committed: a run that failed before labeling
+        anything (a model that would not load, say) is replaced by the next one, whatever its options
+        (with another SOURCE, the old scan is dropped too).
+        """
         stored = self.get_meta("config")
+        if stored is not None and json.loads(stored) != config and not self.committed():
+            if json.loads(stored).get("source") != config.get("source"):
+                self.db.execute("BEGIN")
+                self.db.execute("DELETE FROM images")
+                self.db.execute("DELETE FROM meta WHERE key IN ('scanned', 'skipped', 'skipped_examples')")
+                self.db.execute("COMMIT")
+            stored = None
         if stored is None:
             self.set_meta("config", json.dumps(config, sort_keys=True))
             return
@@ -129,6 +141,10 @@ class Store:
             "UPDATE images SET status=?, width=?, height=?, result=?, error=?, attempts=attempts+1 WHERE id=?", rows
         )
         self.db.execute("COMMIT")
+
+    def committed(self) -> bool:
+        """True once any image has a committed result (done or error)."""
+        return self.db.execute("SELECT 1 FROM images WHERE attempts > 0 LIMIT 1").fetchone() is not None
 
     def count(self, status: str | None = None) -> int:
         if status is None:

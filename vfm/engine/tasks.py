@@ -29,12 +29,19 @@ CONFIG_KEYS = ("source", "task", "classes", "detector", "segmenter", "classifier
 
 
 def categories_for(config: dict[str, Any]) -> list[str]:
-    """Dataset categories in id order (COCO id = position + 1, YOLO class = position)."""
+    """Dataset categories in id order (COCO id = position + 1, YOLO class = position).
+
+    ``prompt: class`` entries of the class list name the class (vfm.tasks.ontology).
+    """
     if config["task"] == "tag":
         return []
     if config["task"] == "everything" and not config.get("classes"):
         return ["object"]
-    return list(config.get("classes") or [])
+    if not config.get("classes"):
+        return []
+    from vfm.tasks.ontology import Ontology
+
+    return list(Ontology.parse(config["classes"]).classes)
 
 
 def check_config(config: dict[str, Any]) -> None:

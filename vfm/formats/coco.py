@@ -3,7 +3,7 @@
 Document shape::
 
     {"image": {"width": W, "height": H, "file_name"?: str},
-     "categories"?: [{"id": int, "name": str}],
+     "categories"?: [{"id": 1.., "name": str}],
      "annotations": [{"id", "segmentation": {"size": [H, W], "counts": str}, "bbox": [x, y, w, h],
                       "area", "score", "prompt"?, "category_id"?, "category_name"?, ...extras}]}
 
@@ -54,7 +54,8 @@ def instances_to_annotations(
 ) -> list[dict[str, Any]]:
     """One COCO annotation dict per instance (RLE segmentation when masks exist).
 
-    ``category_ids`` maps class names to COCO category ids; without it ``class_ids`` are used.
+    ``category_ids`` maps class names to COCO category ids; without it a category id is the
+    0-based ``class_ids`` + 1 (COCO ids start at 1).
     """
     rles = instances.rle_list() if instances.has_masks else None
     areas = instances.areas
@@ -80,9 +81,9 @@ def instances_to_annotations(
             if category_ids is not None:
                 ann["category_id"] = int(category_ids[name])
             elif instances.class_ids is not None:
-                ann["category_id"] = int(instances.class_ids[i])
+                ann["category_id"] = int(instances.class_ids[i]) + 1
         elif instances.class_ids is not None:
-            ann["category_id"] = int(instances.class_ids[i])
+            ann["category_id"] = int(instances.class_ids[i]) + 1
         if instances.prompts is not None and instances.prompts[i] is not None:
             ann["prompt"] = _jsonable(instances.prompts[i])
         for key in EXTRA_KEYS:
@@ -100,7 +101,11 @@ def instances_to_document(
     file_name: str | None = None,
     categories: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The single-image COCO-style document printed by ``vfm <task> --json``."""
+    """The single-image COCO-style document printed by ``vfm <task> --json``.
+
+    ``categories`` become ``{"id": 1.., "name"}`` in list order, as in every COCO file; an
+    annotation's ``category_id`` is its class's id there.
+    """
     h, w = instances.image_size
     image: dict[str, Any] = {"width": w, "height": h}
     if file_name is not None:
@@ -108,7 +113,7 @@ def instances_to_document(
     doc: dict[str, Any] = {"image": image}
     category_ids = None
     if categories is not None:
-        doc["categories"] = [{"id": i, "name": name} for i, name in enumerate(categories)]
-        category_ids = {name: i for i, name in enumerate(categories)}
+        doc["categories"] = [{"id": i, "name": name} for i, name in enumerate(categories, start=1)]
+        category_ids = {name: i for i, name in enumerate(categories, start=1)}
     doc["annotations"] = instances_to_annotations(instances, category_ids=category_ids)
     return doc

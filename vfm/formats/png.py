@@ -48,11 +48,13 @@ def draw_overlay(
     labels: Sequence[str] | None = None,
     draw_boxes: bool | None = None,
     points: Sequence[tuple[float, float, int]] | None = None,
+    prompt_boxes: Sequence[Sequence[float]] | None = None,
 ) -> Image.Image:
-    """Masks as translucent colored areas with outlines (largest first), boxes, labels and points.
+    """Masks as translucent colored areas with outlines (largest first), boxes, labels and prompts.
 
     ``labels`` defaults to "name score" per instance when class names exist. ``draw_boxes`` defaults
-    to True for box-only results.
+    to True for box-only results. ``points`` (x, y, label: green positive, red negative) and
+    ``prompt_boxes`` (XYXY, dashed white over black) are the prompts the user gave.
     """
     canvas = np.asarray(image, dtype=np.float32).copy()
     colors = palette(max(len(instances), 1))
@@ -80,11 +82,25 @@ def draw_overlay(
             bbox = draw.textbbox((tx, ty), text)
             draw.rectangle(bbox, fill=color)
             draw.text((tx, ty), text, fill=(0, 0, 0))
+    for box in prompt_boxes or []:
+        x0, y0, x1, y1 = (float(v) for v in box)
+        draw.rectangle([x0, y0, x1, y1], outline=(0, 0, 0), width=3)
+        _dashed_rectangle(draw, (x0, y0, x1, y1), fill=(255, 255, 255))
     for x, y, label in points or []:
         r = 5
         fill = (40, 220, 60) if label == 1 else (230, 40, 40)
         draw.ellipse([x - r, y - r, x + r, y + r], fill=fill, outline=(255, 255, 255), width=2)
     return out
+
+
+def _dashed_rectangle(draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], *, fill, dash: float = 6.0) -> None:
+    x0, y0, x1, y1 = box
+    for (ax, ay), (bx, by) in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+        length = max(abs(bx - ax), abs(by - ay))
+        steps = max(int(length // dash), 1)
+        for k in range(0, steps, 2):
+            t0, t1 = k / steps, min((k + 1) / steps, 1.0)
+            draw.line([ax + (bx - ax) * t0, ay + (by - ay) * t0, ax + (bx - ax) * t1, ay + (by - ay) * t1], fill=fill, width=1)
 
 
 def write_mask_pngs(instances: Instances, out_dir: str | Path, prefix: str = "mask") -> list[Path]:

@@ -157,7 +157,8 @@ def load_contrastive(name: str, device: torch.device, dtype: torch.dtype) -> Con
     elif model_type == "siglip2":
         from transformers import Siglip2Model as Model
     else:
-        raise ModelError(f"model '{name}' has model_type '{model_type}'; classification needs a CLIP or SigLIP checkpoint")
+        raise ModelError(f"model '{name}' has model_type '{model_type}'; classification needs a CLIP or SigLIP checkpoint",
+                         model_name=name)
     model = load_pretrained(Model.from_pretrained, resolved)
     from transformers import AutoProcessor
 

@@ -52,7 +52,7 @@ def load_processor(loader: Callable[..., Any], resolved, *, images: bool = True)
         try:
             return loader.from_pretrained(resolved.source, local_files_only=local_only, **kwargs)
         except ImportError as exc:
-            hint = "pip install sentencepiece" if "sentencepiece" in str(exc).lower() else "pip install the package it names"
+            hint = "pip install 'vfm[siglip]'" if "sentencepiece" in str(exc).lower() else "pip install the package it names"
             raise DependencyError(
                 f"the processor of model {resolved.describe()} needs a package that is not installed "
                 f"({_first_line(exc)}); run: {hint}"
@@ -60,7 +60,7 @@ def load_processor(loader: Callable[..., Any], resolved, *, images: bool = True)
         except (OSError, ValueError) as exc:
             last = exc
     if last is not None and "sentencepiece" in str(last).lower():
-        raise DependencyError(f"the tokenizer of model {resolved.describe()} needs sentencepiece; run: pip install sentencepiece")
+        raise DependencyError(f"the tokenizer of model {resolved.describe()} needs sentencepiece; run: pip install 'vfm[siglip]'")
     text = _first_line(last).split(". ")[0] if last else "not found"
     raise ModelError(
         f"the processor (tokenizer and image settings) of model {resolved.describe()} could not be loaded ({text}); "

@@ -62,15 +62,13 @@ register_alias("owlv2-large", "google/owlv2-large-patch14-ensemble", "owlv2", "d
 register_alias("owlvit-base-32", "google/owlvit-base-patch32", "owlvit", "detect", "OWL-ViT ViT-B/32: open-vocabulary detection")
 register_alias("owlvit-base-16", "google/owlvit-base-patch16", "owlvit", "detect", "OWL-ViT ViT-B/16: open-vocabulary detection")
 
-# Zero-shot classification, tagging, embeddings ------------------------------------------------
-register_alias("clip-vit-base-32", "openai/clip-vit-base-patch32", "clip", "classify", "CLIP ViT-B/32: zero-shot classification, tags, embeddings")
-register_alias("clip-vit-large-14", "openai/clip-vit-large-patch14", "clip", "classify", "CLIP ViT-L/14: zero-shot classification, tags, embeddings")
+# Zero-shot classification, tagging, labels for masks ------------------------------------------------
+register_alias("clip-vit-base-32", "openai/clip-vit-base-patch32", "clip", "classify", "CLIP ViT-B/32: zero-shot classification, tags, labels for masks")
+register_alias("clip-vit-large-14", "openai/clip-vit-large-patch14", "clip", "classify", "CLIP ViT-L/14: zero-shot classification, tags, labels for masks")
 register_alias("siglip-base", "google/siglip-base-patch16-224", "siglip", "classify", "SigLIP ViT-B/16 224: sigmoid zero-shot classification")
 register_alias("siglip2-base", "google/siglip2-base-patch16-224", "siglip", "classify", "SigLIP 2 ViT-B/16 224: sigmoid zero-shot classification")
-register_alias("dinov2-small", "facebook/dinov2-small", "dinov2", "embed", "DINOv2 ViT-S/14: visual features for search and near-duplicates")
-register_alias("dinov2-base", "facebook/dinov2-base", "dinov2", "embed", "DINOv2 ViT-B/14: visual features for search and near-duplicates")
 
-# Closed-set semantic segmentation (votes for labels of masks) ---------------------------------
+# Closed-set semantic segmentation (votes for labels of masks: vfm everything --semantic-model) ---------------------------------
 register_alias("mask2former-ade", "facebook/mask2former-swin-large-ade-semantic", "mask2former", "semantic", "Mask2Former Swin-L, ADE20K 150 classes")
 register_alias("mask2former-coco-panoptic", "facebook/mask2former-swin-large-coco-panoptic", "mask2former", "semantic", "Mask2Former Swin-L, COCO panoptic 133 classes")
 register_alias("oneformer-ade", "shi-labs/oneformer_ade20k_swin_large", "oneformer", "semantic", "OneFormer Swin-L, ADE20K 150 classes")
@@ -153,7 +151,8 @@ def resolve(name: str, *, task: str | None = None) -> Resolved:
         if not path.is_dir() or not (path / "config.json").is_file():
             raise ModelError(
                 f"'{name}' is not a saved transformers checkpoint (a directory with config.json); "
-                "save one with model.save_pretrained(dir)"
+                "save one with model.save_pretrained(dir)",
+                model_name=name,
             )
         config = json.loads((path / "config.json").read_text())
         family = _family_from_config(name, config)
@@ -163,7 +162,8 @@ def resolve(name: str, *, task: str | None = None) -> Resolved:
         known = ", ".join(s.alias for s in list_models(task)) or "none"
         raise ModelError(
             f"unknown model '{name}': not an alias, a hub id (org/name) or an existing directory; "
-            f"aliases{' for ' + task if task else ''}: {known}"
+            f"aliases{' for ' + task if task else ''}: {known}",
+            model_name=name,
         )
     config = read_hub_json(name, "config.json", required=True)
     family = _family_from_config(name, config)
@@ -195,7 +195,8 @@ def _check_task(name: str, family: str, task: str | None) -> None:
         options = ", ".join(s.alias for s in list_models(task))
         raise ModelError(
             f"model '{name}' is a {family} model ({'/'.join(tasks) or 'unknown task'}), not usable to {task}; "
-            f"try one of: {options}"
+            f"try one of: {options}",
+            model_name=name,
         )
 
 
@@ -204,7 +205,8 @@ def _family_from_config(name: str, config: dict[str, Any]) -> str:
     family = MODEL_TYPE_FAMILY.get(model_type or "")
     if family is None:
         supported = ", ".join(sorted(MODEL_TYPE_FAMILY))
-        raise ModelError(f"model '{name}' has model_type '{model_type}', which vfm does not support (supported: {supported})")
+        raise ModelError(f"model '{name}' has model_type '{model_type}', which vfm does not support (supported: {supported})",
+                         model_name=name)
     return family
 
 
@@ -213,17 +215,29 @@ def hub_online(timeout: float = 3.0) -> bool:
     """False when HF_HUB_OFFLINE is set or the hub endpoint cannot be reached within ``timeout``.
 
     Checked once per process so an offline machine fails in seconds instead of retrying for minutes.
+    The name lookup counts against ``timeout`` too (a resolver that hangs is offline): the check runs
+    in a daemon thread that is abandoned after ``timeout`` seconds.
     """
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false", "no"):
         return False
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     host = endpoint.hostname or "huggingface.co"
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    import threading
+
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, name="vfm-hub-online", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
 
 
 def _not_found(name: str, hub_id: str, reason: str) -> ModelNotFoundError:
@@ -231,7 +245,8 @@ def _not_found(name: str, hub_id: str, reason: str) -> ModelNotFoundError:
         f"model '{name}' could not be loaded: it is not in the local Hugging Face cache and the hub "
         f"could not be reached or has no such repository ({reason}); on a connected machine run "
         f"`hf download {hub_id}` and copy the cache (~/.cache/huggingface, or $HF_HOME) here, "
-        "or pass --model /path/to/a/directory saved with save_pretrained"
+        "or give the path of a directory saved with save_pretrained instead",
+        model_name=name,
     )
 
 
@@ -290,19 +305,23 @@ def load_pretrained(loader: Callable[..., Any], resolved: Resolved, **kwargs: An
             last = exc
             continue
         except (ValueError, KeyError, RuntimeError) as exc:
-            raise ModelError(f"model {resolved.describe()} could not be loaded: {_short(exc)}") from exc
+            raise ModelError(f"model {resolved.describe()} could not be loaded: {_short(exc)}",
+                             model_name=resolved.name) from exc
         missing = [k for k in info.get("missing_keys", []) if not _ignorable_missing(k)]
         if missing:
             raise ModelError(
                 f"checkpoint {resolved.describe()} is missing {len(missing)} weights (e.g. {missing[0]}); "
-                "it does not match this model type"
+                "it does not match this model type",
+                model_name=resolved.name,
             )
         mismatched = info.get("mismatched_keys", [])
         if mismatched:
-            raise ModelError(f"checkpoint {resolved.describe()} has weights of the wrong shape (e.g. {mismatched[0]})")
+            raise ModelError(f"checkpoint {resolved.describe()} has weights of the wrong shape (e.g. {mismatched[0]})",
+                             model_name=resolved.name)
         return model
     if resolved.is_local:
-        raise ModelError(f"model directory '{resolved.source}' could not be loaded: {_short(last)}")
+        raise ModelError(f"model directory '{resolved.source}' could not be loaded: {_short(last)}",
+                         model_name=resolved.name)
     hub_id = resolved.spec.hub_id if resolved.spec else resolved.source
     raise _not_found(resolved.name, hub_id, "the hub is unreachable or HF_HUB_OFFLINE is set" if not hub_online() else _short(last))
 

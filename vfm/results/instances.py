@@ -220,7 +220,11 @@ class Instances:
 
     # ------------------------------------------------------------------ supervision
     def to_supervision(self):
-        """Convert to ``supervision.Detections`` (needs the ``supervision`` extra)."""
+        """Convert to ``supervision.Detections`` (needs the ``supervision`` extra).
+
+        Class-less results (promptable segmentation, segment everything) get ``class_id`` 0 for
+        every instance, so supervision's annotators, which colour by class by default, work as is.
+        """
         from vfm.errors import require
 
         sv = require("supervision", "supervision")
@@ -234,7 +238,7 @@ class Instances:
             xyxy=self.xyxy.astype(np.float32),
             mask=self.mask_array() if self.has_masks else None,
             confidence=self.scores.astype(np.float32),
-            class_id=None if self.class_ids is None else self.class_ids.astype(int),
+            class_id=np.zeros(len(self), dtype=int) if self.class_ids is None else self.class_ids.astype(int),
             data=data,
         )
 

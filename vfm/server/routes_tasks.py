@@ -23,14 +23,16 @@ async def detect(image_id: str, request: Request):
     """Body ``{"classes": "cat, dog" | [...], "box_threshold"?, "text_threshold"?}`` → `vfm detect --json`."""
     from vfm.formats.coco import instances_to_document
     from vfm.tasks.classes import parse_classes
+    from vfm.tasks.ontology import Ontology
 
     body = await read_json(request)
     stored = request.app.state.store.get(image_id)
     classes = parse_classes(names(body, "classes"))
+    categories = list(Ontology.parse(classes).classes)  # "prompt: class" entries name the class
     bt, tt = optional_number(body, "box_threshold"), optional_number(body, "text_threshold")
     result = await request.app.state.models.detector.run(
         lambda det: det.detect(stored.image.pixels, classes, box_threshold=bt, text_threshold=tt))
-    return instances_to_document(result, categories=classes)
+    return instances_to_document(result, categories=categories)
 
 
 @router.post("/ground", summary="Masks of the given classes (detector boxes → segmenter)")
@@ -38,14 +40,16 @@ async def ground(image_id: str, request: Request):
     """Body ``{"classes": ..., "box_threshold"?, "text_threshold"?}`` → `vfm ground --json`."""
     from vfm.formats.coco import instances_to_document
     from vfm.tasks.classes import parse_classes
+    from vfm.tasks.ontology import Ontology
 
     body = await read_json(request)
     stored = request.app.state.store.get(image_id)
     classes = parse_classes(names(body, "classes"))
+    categories = list(Ontology.parse(classes).classes)  # "prompt: class" entries name the class
     bt, tt = optional_number(body, "box_threshold"), optional_number(body, "text_threshold")
     result = await request.app.state.models.grounder.run(
         lambda g: g.ground(stored.image, classes, box_threshold=bt, text_threshold=tt))
-    return instances_to_document(result, categories=classes)
+    return instances_to_document(result, categories=categories)
 
 
 @router.post("/classify", summary="Zero-shot scores of the given labels (CLIP softmax / SigLIP sigmoid)")

@@ -23,7 +23,7 @@ import torch
 from vfm.errors import PromptError
 from vfm.io.image import ImageSource, LoadedImage, load_image
 from vfm.results.labels import Labels
-from vfm.tasks.classes import parse_classes
+from vfm.tasks.ontology import Ontology
 
 DEFAULT_CLASSIFIER = "clip-vit-base-32"
 DEFAULT_TEMPLATE = "a photo of a {}."
@@ -111,14 +111,19 @@ class Classifier:
 
     def classify(self, image: ImageSource | LoadedImage, labels: str | Iterable[str],
                  template: str | None = DEFAULT_TEMPLATE) -> Labels:
-        """Score ``labels`` (a comma-separated string or a list) for one image; best first."""
-        names = parse_classes(labels, what="label list")
-        prompts = self.prompts(names, template)
+        """Score ``labels`` (a comma-separated string or a list) for one image; best first.
+
+        A ``prompt: label`` entry (:mod:`vfm.tasks.ontology`) scores ``prompt`` and reports ``label``;
+        a label named by several prompts gets their total (softmax) or their best score (sigmoid).
+        """
+        onto = Ontology.parse(labels, what="label list")
+        prompts = self.prompts(list(onto.prompts), template)
         pixels = as_pixels(image)
         img = self.adapter.embed_images([pixels])
         txt = self.adapter.embed_texts(prompts)
         probs = self.adapter.probabilities(self.adapter.logits(img, txt))[0].numpy()
-        return Labels(names, probs, self.activation)
+        probs = onto.merge_scores(probs, how="sum" if self.activation == "softmax" else "max")
+        return Labels(list(onto.classes), probs, self.activation)
 
 
 def classify(image: ImageSource | LoadedImage, labels: str | Iterable[str], model: str = DEFAULT_CLASSIFIER,

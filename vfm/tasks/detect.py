@@ -39,7 +39,7 @@ from torchvision.ops import batched_nms, box_iou, nms
 from vfm.errors import ModelError, PromptError
 from vfm.io.image import ImageSource, LoadedImage, load_image
 from vfm.results.instances import Instances
-from vfm.tasks.classes import parse_classes
+from vfm.tasks.ontology import Ontology
 from vfm.tasks.thresholds import check_threshold  # noqa: F401 - re-exported: vfm.tasks.detect.check_threshold
 
 GDINO_BOX_THRESHOLD = 0.35
@@ -120,13 +120,16 @@ class Detector:
         """Boxes (XYXY, original-image pixels) of every class in ``classes``.
 
         ``classes`` is a comma-separated string or a list (see :func:`vfm.tasks.classes.parse_classes`:
-        duplicates are dropped case-insensitively); ``class_ids`` index that parsed list.
+        duplicates are dropped case-insensitively); an entry ``prompt: class`` asks the model for
+        ``prompt`` and names the boxes ``class`` (:mod:`vfm.tasks.ontology`). ``class_ids`` index the
+        class list (``Ontology.parse(classes).classes``).
         ``max_detections`` keeps only the best-scoring boxes (then sorted by score, highest first);
         without it boxes come in the model's query order.
         """
         if max_detections is not None and (not isinstance(max_detections, (int, np.integer)) or max_detections < 1):
             raise PromptError(f"max_detections {max_detections!r} must be a whole number >= 1")
-        names = parse_classes(classes)
+        onto = Ontology.parse(classes)
+        names = list(onto.prompts)
         box_threshold = check_threshold(box_threshold, "box threshold")
         text_threshold = check_threshold(text_threshold, "text threshold")
         pixels = _pixels(image)
@@ -136,7 +139,7 @@ class Detector:
             res = self._detect_owl(pixels, names, box_threshold)
         if max_detections is not None:
             res = res[np.argsort(-res.scores, kind="stable")[: int(max_detections)]]
-        return res
+        return onto.relabel(res)
 
     def _detect_gdino(self, pixels, names, box_threshold, text_threshold) -> Instances:
         a = self.adapter

@@ -21,8 +21,10 @@ How a mask is scored
      "building, edifice" matches "building"). The final score is
      ``(1 - semantic_weight) * classifier_score + semantic_weight * vote`` (default weight 0.5);
      classes the semantic model does not know get no votes.
-  4. Each mask gets the class with the highest final score: ``class_names``, ``class_ids`` (index
-     into the parsed class list) and ``data["label_score"]``. ``scores`` (the mask quality from
+  4. With ``prompt: class`` entries (:mod:`vfm.tasks.ontology`) crops are scored against the
+     prompts and a class gets its prompts' total (CLIP softmax) or best score (SigLIP sigmoid).
+     Each mask gets the class with the highest final score: ``class_names``, ``class_ids`` (index
+     into the class list) and ``data["label_score"]``. ``scores`` (the mask quality from
      the segmenter) are kept. With voting, ``data["semantic_label"]`` holds the semantic model's
      majority label of the mask.
 """
@@ -38,7 +40,7 @@ from PIL import Image
 from vfm.errors import PromptError
 from vfm.io.image import ImageSource, LoadedImage
 from vfm.results.instances import Instances
-from vfm.tasks.classes import parse_classes
+from vfm.tasks.ontology import Ontology
 from vfm.tasks.classify import DEFAULT_TEMPLATE, Classifier, as_pixels, check_template
 
 #: Gray that fills the background of a crop (CLIP's normalization mean, 0..255).
@@ -167,7 +169,8 @@ class MaskLabeler:
 
     def label(self, image: ImageSource | LoadedImage, instances: Instances, classes: str | Iterable[str]) -> Instances:
         """``instances`` with class_names, class_ids and data["label_score"] set (scores unchanged)."""
-        names = parse_classes(classes)
+        onto = Ontology.parse(classes)
+        names = list(onto.prompts)
         if not instances.has_masks:
             raise PromptError("label needs instances with masks; box-only results have nothing to crop")
         pixels = as_pixels(image)
@@ -188,9 +191,10 @@ class MaskLabeler:
             shares, majority = vote_shares(sem_map, self.semantic.class_names, instances, names)
             scores = (1.0 - self.semantic_weight) * scores + self.semantic_weight * shares
             data["semantic_label"] = majority
+        scores = onto.merge_scores(scores, how="sum" if self.classifier.activation == "softmax" else "max")
         ids = scores.argmax(axis=1)
         data["label_score"] = scores[np.arange(len(ids)), ids].astype(np.float32)
-        return _with(instances, [names[i] for i in ids], ids.astype(np.int64), data)
+        return _with(instances, [onto.classes[i] for i in ids], ids.astype(np.int64), data)
 
 
 def _with(instances: Instances, class_names: list[str], class_ids: np.ndarray, data: dict) -> Instances:

@@ -38,6 +38,7 @@ from vfm.errors import PromptError
 from vfm.io.image import ImageSource, LoadedImage
 from vfm.results.labels import Labels
 from vfm.tasks.classes import parse_classes, read_vocabulary
+from vfm.tasks.ontology import Ontology
 from vfm.tasks.classify import DEFAULT_CLASSIFIER, Classifier, as_pixels, check_template
 
 TAG_TEMPLATE = "a photo of {}."
@@ -145,7 +146,10 @@ class Tagger:
     def __init__(self, classifier: Classifier, vocabulary: str | os.PathLike | Iterable[str] | None = None, *,
                  template: str = TAG_TEMPLATE, cache_dir: str | os.PathLike | None = None, use_cache: bool = True):
         self.classifier = classifier
-        self.vocabulary = load_vocabulary(vocabulary)
+        # A "prompt: tag" line scores prompt and reports tag (vfm.tasks.ontology); a tag named by
+        # several prompts gets the best of their scores.
+        self.ontology = Ontology.parse(load_vocabulary(vocabulary), what="vocabulary")
+        self.vocabulary = list(self.ontology.prompts)
         self.template = check_template(template)
         self.store = EmbeddingStore(cache_dir) if use_cache else None
         self._text: torch.Tensor | None = None
@@ -204,6 +208,6 @@ class Tagger:
         threshold = check_threshold(threshold)
         top_k = check_top_k(top_k)
         img = self.classifier.adapter.embed_images([as_pixels(image)])
-        scores = self.scores(img)[0].numpy()
-        labels = Labels(self.vocabulary, scores, "sigmoid")
+        scores = self.ontology.merge_scores(self.scores(img)[0].numpy(), how="max")
+        labels = Labels(list(self.ontology.classes), scores, "sigmoid")
         return labels.above(self.default_threshold if threshold is None else threshold).top(top_k)
