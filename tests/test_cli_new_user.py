@@ -209,6 +209,13 @@ def test_classify_takes_classes_and_labels_alike(photos, clip_dir, capsys):
     assert docs[0] == docs[1] and {d["name"] for d in docs[0]["labels"]} == {"cat", "dog"}
 
 
+def test_tag_takes_classes_as_its_vocabulary(photos, clip_dir, capsys):
+    src, _ = photos
+    assert main(["tag", str(src / "a.jpg"), "--model", str(clip_dir), "--classes", "beach, dog: canine", "--threshold", "0",
+                 "--json"]) == 0
+    assert {d["name"] for d in json.loads(capsys.readouterr().out)["labels"]} == {"beach", "canine"}
+
+
 def test_negative_numbers_are_values_not_options(photos, tiny_sam_dir, capsys):
     src, _ = photos
     rc = main(["segment", str(src / "a.jpg"), "--model", str(tiny_sam_dir), "--point", "-5,100"])

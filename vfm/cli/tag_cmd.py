@@ -34,6 +34,8 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"CLIP/SigLIP alias, hub id or local directory (default {DEFAULT_MODEL})")
     p.add_argument("--vocabulary", metavar="FILE", default=None,
                    help="tag list, one per line ('#' comments); default: the built-in vocabulary")
+    p.add_argument("--classes", default=None,
+                   help='tags to score, comma-separated, e.g. "beach, sunset, dog" (with or instead of --vocabulary)')
     p.add_argument("--threshold", type=float, default=None, metavar="T",
                    help="keep tags scoring at least T in 0..1 (default 0.5 for CLIP, 0.1 for SigLIP)")
     p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K",
@@ -53,6 +55,10 @@ def run(args) -> int:
     threshold = check_threshold(args.threshold)
     top_k = check_top_k(args.top_k)
     vocabulary = read_vocabulary(args.vocabulary) if args.vocabulary else None
+    if args.classes is not None:
+        from vfm.tasks.classes import parse_classes
+
+        vocabulary = parse_classes((vocabulary or []) + parse_classes(args.classes))
     if vocabulary is not None:
         Ontology.parse(vocabulary, what="vocabulary")  # a malformed "prompt: tag" fails before loading
     images = ImageRun(args, "tag")
