@@ -1,8 +1,13 @@
-"""`vfm eval --gt GT.json --pred PRED.json [--iou-type segm|bbox]`: the COCO AP table.
+"""`vfm eval --gt GT.json --pred PRED.json [--iou-type segm|bbox]`: the COCO AP table;
+`vfm eval --task depth --gt GT_DIR --pred PRED_DIR [--align auto|none|median|lstsq]`: AbsRel, RMSE, δ.
 
 Categories are matched by name, images by file_name (or id). PRED may be a COCO dataset (as `vfm
 label` writes), the --json output of vfm detect / ground / everything (one document, or one per line
 for several images), or a COCO results list.
+
+Depth: GT_DIR holds 16-bit PNGs (metres x --gt-scale, 0 = none) or .npy maps in metres; PRED_DIR
+what `vfm depth --out` writes (or .npy maps), paired by name. Relative maps are aligned to the
+ground truth by a least-squares scale and shift on inverse depth (--align auto); see docs/depth.md.
 """
 
 from __future__ import annotations
@@ -13,16 +18,32 @@ import argparse
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="COCO AP of predictions against ground truth (categories matched by name)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gt", required=True, metavar="GT.json", help="ground-truth COCO dataset")
-    p.add_argument("--pred", required=True, metavar="PRED.json", help="predictions: a COCO dataset, vfm's single-image --json documents, or a results list")
+    p.add_argument("--task", choices=["coco", "depth"], default="coco",
+                   help="coco (instances: AP, default) or depth (depth maps: AbsRel, RMSE, δ)")
+    p.add_argument("--gt", required=True, metavar="GT", help="ground truth: a COCO dataset, or (depth) a folder of maps")
+    p.add_argument("--pred", required=True, metavar="PRED",
+                   help="predictions: a COCO dataset, vfm's single-image --json documents or a results list; "
+                        "(depth) a folder of maps, as vfm depth --out writes")
     p.add_argument("--iou-type", choices=["segm", "bbox"], default="segm", help="segm (masks, default) or bbox")
-    p.add_argument("--json", action="store_true", help="print the 12 COCO stats and per-category AP as JSON")
+    d = p.add_argument_group("depth (--task depth)")
+    d.add_argument("--align", choices=["auto", "none", "median", "lstsq"], default="auto",
+                   help="auto (default): lstsq scale+shift on inverse depth for relative maps, none for metric ones")
+    d.add_argument("--gt-scale", type=float, default=256.0, metavar="S",
+                   help="16-bit PNG value per metre (default 256, KITTI; 1000 for millimetre PNGs such as NYU)")
+    d.add_argument("--min-depth", type=float, default=1e-3, metavar="M", help="ignore ground truth below M metres (default 0.001)")
+    d.add_argument("--max-depth", type=float, default=None, metavar="M",
+                   help="ignore ground truth above M metres and cap predictions there (default: no cap; 80 KITTI, 10 NYU)")
+    d.add_argument("--pred-kind", choices=["metric", "relative"], default="metric",
+                   help="what .npy/.png predictions without vfm's result.json are (default metric)")
+    p.add_argument("--json", action="store_true", help="print the stats as JSON")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import json
 
+    if args.task == "depth":
+        return run_depth(args)
     from vfm.eval import STAT_NAMES, evaluate
 
     res = evaluate(args.gt, args.pred, iou_type=args.iou_type)
@@ -39,4 +60,22 @@ def run(args) -> int:
     if res.dropped["category"] or res.dropped["image"]:
         print(f"dropped predictions: {res.dropped['category']} of categories not in GT, "
               f"{res.dropped['image']} on images not in GT")
+    return 0
+
+
+def run_depth(args) -> int:
+    import json
+
+    from vfm.eval_depth import evaluate_depth
+
+    res = evaluate_depth(args.gt, args.pred, align=args.align, gt_scale=args.gt_scale, min_depth=args.min_depth,
+                         max_depth=args.max_depth, pred_kind=args.pred_kind)
+    if args.json:
+        print(json.dumps({"task": "depth", "images": res.images, "align": res.align, **res.metrics,
+                          "per_image": res.per_image}))
+        return 0
+    print(f"depth evaluation on {res.images} image(s), alignment {res.align}")
+    for key, label in (("abs_rel", "AbsRel"), ("rmse", "RMSE (m)"), ("delta1", "δ<1.25"), ("delta2", "δ<1.25²"),
+                       ("delta3", "δ<1.25³")):
+        print(f"  {label:<10} {res.metrics[key]:.4f}")
     return 0

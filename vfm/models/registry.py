@@ -74,6 +74,19 @@ register_alias("mask2former-coco-panoptic", "facebook/mask2former-swin-large-coc
 register_alias("oneformer-ade", "shi-labs/oneformer_ade20k_swin_large", "oneformer", "semantic", "OneFormer Swin-L, ADE20K 150 classes")
 register_alias("oneformer-coco", "shi-labs/oneformer_coco_swin_large", "oneformer", "semantic", "OneFormer Swin-L, COCO 133 classes")
 
+# Monocular depth (vfm depth): relative = inverse depth up to scale and shift, metric = metres --------
+register_alias("depth-anything-v2-small", "depth-anything/Depth-Anything-V2-Small-hf", "depth-anything", "depth", "Depth Anything V2 ViT-S (25M): relative depth")
+register_alias("depth-anything-v2-base", "depth-anything/Depth-Anything-V2-Base-hf", "depth-anything", "depth", "Depth Anything V2 ViT-B (98M): relative depth")
+register_alias("depth-anything-v2-large", "depth-anything/Depth-Anything-V2-Large-hf", "depth-anything", "depth", "Depth Anything V2 ViT-L (335M): relative depth")
+register_alias("depth-anything-v2-metric-indoor-small", "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf", "depth-anything", "depth", "Depth Anything V2 Metric ViT-S, indoor (Hypersim, max 20 m): metres")
+register_alias("depth-anything-v2-metric-indoor-large", "depth-anything/Depth-Anything-V2-Metric-Indoor-Large-hf", "depth-anything", "depth", "Depth Anything V2 Metric ViT-L, indoor (max 20 m): metres")
+register_alias("depth-anything-v2-metric-outdoor-small", "depth-anything/Depth-Anything-V2-Metric-Outdoor-Small-hf", "depth-anything", "depth", "Depth Anything V2 Metric ViT-S, outdoor (Virtual KITTI, max 80 m): metres")
+register_alias("depth-anything-v2-metric-outdoor-large", "depth-anything/Depth-Anything-V2-Metric-Outdoor-Large-hf", "depth-anything", "depth", "Depth Anything V2 Metric ViT-L, outdoor (max 80 m): metres")
+register_alias("dpt-large", "Intel/dpt-large", "dpt", "depth", "DPT ViT-L/16 (MiDaS 3.0, 343M): relative depth")
+register_alias("dpt-hybrid-midas", "Intel/dpt-hybrid-midas", "dpt", "depth", "DPT-Hybrid ViT + ResNet (MiDaS 3.0, 123M): relative depth")
+register_alias("zoedepth-nyu-kitti", "Intel/zoedepth-nyu-kitti", "zoedepth", "depth", "ZoeDepth BEiT-L, NYU + KITTI heads: metres")
+register_alias("depth-pro", "apple/DepthPro-hf", "depth-pro", "depth", "Depth Pro (Apple, 952M): metres, focal length, field of view")
+
 #: transformers ``model_type`` -> vfm family.
 MODEL_TYPE_FAMILY: dict[str, str] = {
     "sam": "sam",
@@ -88,6 +101,10 @@ MODEL_TYPE_FAMILY: dict[str, str] = {
     "dinov2": "dinov2",
     "mask2former": "mask2former",
     "oneformer": "oneformer",
+    "depth_anything": "depth-anything",
+    "dpt": "dpt",
+    "zoedepth": "zoedepth",
+    "depth_pro": "depth-pro",
 }
 
 
@@ -184,6 +201,10 @@ FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "dinov2": ("embed",),
     "mask2former": ("semantic",),
     "oneformer": ("semantic",),
+    "depth-anything": ("depth",),
+    "dpt": ("depth",),
+    "zoedepth": ("depth",),
+    "depth-pro": ("depth",),
 }
 
 
