@@ -1,5 +1,6 @@
 """`vfm eval --gt GT.json --pred PRED.json [--iou-type segm|bbox]`: the COCO AP table;
-`vfm eval --task depth --gt GT_DIR --pred PRED_DIR [--align auto|none|median|lstsq]`: AbsRel, RMSE, δ.
+`vfm eval --task depth --gt GT_DIR --pred PRED_DIR [--align auto|none|median|lstsq]`: AbsRel, RMSE, δ;
+`vfm eval --task semantic --gt GT_DIR --pred PRED_DIR --classes FILE`: mIoU, pixel accuracy, per-class IoU.
 
 Categories are matched by name, images by file_name (or id). PRED may be a COCO dataset (as `vfm
 label` writes), the --json output of vfm detect / ground / everything (one document, or one per line
@@ -8,6 +9,9 @@ for several images), or a COCO results list.
 Depth: GT_DIR holds 16-bit PNGs (metres x --gt-scale, 0 = none) or .npy maps in metres; PRED_DIR
 what `vfm depth --out` writes (or .npy maps), paired by name. Relative maps are aligned to the
 ground truth by a least-squares scale and shift on inverse depth (--align auto); see docs/depth.md.
+
+Semantic: label PNGs (class index per pixel, 255 = ignore) paired by name; one confusion matrix
+over all pixels, classes absent from both GT and predictions left out of the mean; docs/dense.md.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ import argparse
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="COCO AP of predictions against ground truth (categories matched by name)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=["coco", "depth"], default="coco",
-                   help="coco (instances: AP, default) or depth (depth maps: AbsRel, RMSE, δ)")
+    p.add_argument("--task", choices=["coco", "depth", "semantic"], default="coco",
+                   help="coco (instances: AP, default), depth (depth maps: AbsRel, RMSE, δ) or semantic (label maps: mIoU)")
     p.add_argument("--gt", required=True, metavar="GT", help="ground truth: a COCO dataset, or (depth) a folder of maps")
     p.add_argument("--pred", required=True, metavar="PRED",
                    help="predictions: a COCO dataset, vfm's single-image --json documents or a results list; "
@@ -35,6 +39,10 @@ def add_parser(sub) -> None:
                    help="ignore ground truth above M metres and cap predictions there (default: no cap; 80 KITTI, 10 NYU)")
     d.add_argument("--pred-kind", choices=["metric", "relative"], default="metric",
                    help="what .npy/.png predictions without vfm's result.json are (default metric)")
+    s = p.add_argument_group("semantic (--task semantic)")
+    s.add_argument("--classes", metavar="FILE", default=None,
+                   help="class names, one per line: line 1 is class 0 (classes.txt of vfm semantic / vfm label)")
+    s.add_argument("--ignore-index", type=int, default=255, metavar="V", help="GT value left out (default 255)")
     p.add_argument("--json", action="store_true", help="print the stats as JSON")
     p.set_defaults(func=run)
 
@@ -44,6 +52,8 @@ def run(args) -> int:
 
     if args.task == "depth":
         return run_depth(args)
+    if args.task == "semantic":
+        return run_semantic(args)
     from vfm.eval import STAT_NAMES, evaluate
 
     res = evaluate(args.gt, args.pred, iou_type=args.iou_type)
@@ -78,4 +88,24 @@ def run_depth(args) -> int:
     for key, label in (("abs_rel", "AbsRel"), ("rmse", "RMSE (m)"), ("delta1", "δ<1.25"), ("delta2", "δ<1.25²"),
                        ("delta3", "δ<1.25³")):
         print(f"  {label:<10} {res.metrics[key]:.4f}")
+    return 0
+
+
+def run_semantic(args) -> int:
+    import json
+
+    from vfm.errors import PromptError
+    from vfm.eval_semantic import evaluate_semantic
+
+    if not args.classes:
+        raise PromptError("--task semantic needs --classes FILE (one class name per line; vfm semantic --out writes classes.txt)")
+    res = evaluate_semantic(args.gt, args.pred, args.classes, ignore_index=args.ignore_index)
+    if args.json:
+        print(json.dumps({"task": "semantic", "images": res.images, "miou": res.miou, "pixel_accuracy": res.pixel_accuracy,
+                          "mean_accuracy": res.mean_accuracy, "per_class_iou": res.per_class_iou}))
+        return 0
+    print(f"semantic evaluation on {res.images} image(s): mIoU {res.miou:.4f}, pixel accuracy {res.pixel_accuracy:.4f}, "
+          f"mean accuracy {res.mean_accuracy:.4f}")
+    for name, iou in res.per_class_iou.items():
+        print(f"  {name:<24} {iou:.4f}" if iou is not None else f"  {name:<24} n/a (absent from GT and predictions)")
     return 0

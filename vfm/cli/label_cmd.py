@@ -1,7 +1,8 @@
-"""`vfm label SOURCE --classes "person, forklift" --out OUT [--task ground|detect|everything|tag] ...`
+"""`vfm label SOURCE --classes "person, forklift" --out OUT [--task ground|detect|everything|tag|semantic] ...`
 
 Labels a whole folder (recursive), a text file listing image paths, or a glob, into datasets in OUT:
-COCO (coco.json), YOLO (yolo/), Label Studio (labelstudio.json) and PNG masks (masks/). State is
+COCO (coco.json), YOLO (yolo/), Label Studio (labelstudio.json), PNG masks (masks/) and semantic
+label maps (semantic/: with --task semantic, every pixel a class of --semantic-model). State is
 kept in OUT/state.sqlite: rerun the same command after a crash or kill to finish the rest; the
 datasets are rewritten from the store at the end of every run. Unreadable images are listed in
 OUT/errors.jsonl and counted; the exit code is 0 when the run completed.
@@ -17,13 +18,13 @@ from pathlib import Path
 
 from vfm.errors import PromptError
 
-FORMATS = ("coco", "yolo", "labelstudio", "masks")
+FORMATS = ("coco", "yolo", "labelstudio", "masks", "semantic")
 OUTPUTS = ("coco.json", "coco_train.json", "coco_val.json", "coco_test.json", "labelstudio.json", "labelstudio_config.xml",
-           "errors.jsonl", "summary.json", "yolo", "masks")
+           "errors.jsonl", "summary.json", "yolo", "masks", "semantic")
 
 
 def add_parser(sub) -> None:
-    from vfm.engine.tasks import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER, TASKS
+    from vfm.engine.tasks import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER, DEFAULT_SEMANTIC_MODEL, TASKS
 
     p = sub.add_parser("label", help="auto-label a folder into COCO / YOLO / Label Studio / PNG datasets (resumable)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,10 +34,12 @@ def add_parser(sub) -> None:
     p.add_argument("--vocabulary", metavar="FILE", default=None, help="class names, one per line (with or instead of --classes)")
     p.add_argument("--task", choices=TASKS, default=None,
                    help="ground (default with classes): boxes + masks; detect: boxes; everything (default without "
-                        "classes): every mask, named when classes are given; tag: image-level tags")
+                        "classes): every mask, named when classes are given; tag: image-level tags; semantic: a class of --semantic-model for every pixel")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector for ground/detect (default {DEFAULT_DETECTOR})")
     p.add_argument("--segmenter", default=DEFAULT_SEGMENTER, help=f"segmenter for ground/everything (default {DEFAULT_SEGMENTER})")
     p.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"CLIP/SigLIP for tag/everything labels (default {DEFAULT_CLASSIFIER})")
+    p.add_argument("--semantic-model", default=DEFAULT_SEMANTIC_MODEL, metavar="M",
+                   help=f"--task semantic: the closed-set segmenter whose classes label every pixel (default {DEFAULT_SEMANTIC_MODEL})")
     p.add_argument("--box-threshold", type=float, default=None, metavar="T", help="detector box threshold 0..1")
     p.add_argument("--text-threshold", type=float, default=None, metavar="T", help="Grounding DINO text threshold 0..1")
     p.add_argument("--tag-threshold", type=float, default=None, metavar="T", help="tag score threshold 0..1 (--task tag)")
@@ -101,6 +104,7 @@ def build_config(args) -> dict:
         "points_per_side": args.points_per_side if task == "everything" else None,
         "pred_iou_thresh": args.pred_iou_thresh if task == "everything" else None,
         "stability_score_thresh": args.stability_score_thresh if task == "everything" else None,
+        "semantic_model": args.semantic_model if task == "semantic" else None,
         "precision": args.precision, "max_pixels": args.max_pixels,
     }
     check_config(config)
@@ -110,8 +114,10 @@ def build_config(args) -> dict:
 def check_formats(formats: list[str], task: str) -> None:
     if task == "tag" and {"yolo", "masks"} & set(formats):
         raise PromptError("--task tag makes image-level tags; write them with --format coco,labelstudio")
-    if task == "detect" and "masks" in formats:
-        raise PromptError("--task detect makes boxes only; drop 'masks' from --format or use --task ground")
+    if task == "detect" and {"masks", "semantic"} & set(formats):
+        raise PromptError("--task detect makes boxes only; drop 'masks'/'semantic' from --format or use --task ground")
+    if task == "tag" and "semantic" in formats:
+        raise PromptError("--task tag makes image-level tags; write them with --format coco,labelstudio")
 
 
 def run(args) -> int:
@@ -210,6 +216,10 @@ def finalize(store, config: dict, formats: list[str], out: Path, args, source_ro
         from vfm.formats.masks import write_masks
 
         write_masks(store, out)
+    if "semantic" in formats:
+        from vfm.formats.semantic_dataset import write_semantic_dataset
+
+        write_semantic_dataset(store, categories, out)
     return n_ann
 
 

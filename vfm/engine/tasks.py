@@ -17,15 +17,16 @@ from typing import Any
 
 from vfm.errors import PromptError, VfmError
 
-TASKS = ("ground", "detect", "everything", "tag")
+TASKS = ("ground", "detect", "everything", "tag", "semantic")
 DEFAULT_DETECTOR = "grounding-dino-tiny"
 DEFAULT_SEGMENTER = "sam-vit-base"
 DEFAULT_CLASSIFIER = "clip-vit-base-32"
+DEFAULT_SEMANTIC_MODEL = "segformer-b0-ade"
 
 #: Options that change results: stored in OUT and compared on every rerun.
 CONFIG_KEYS = ("source", "task", "classes", "detector", "segmenter", "classifier", "box_threshold",
                "text_threshold", "tag_threshold", "points_per_side", "pred_iou_thresh", "stability_score_thresh",
-               "precision", "max_pixels")
+               "precision", "max_pixels", "semantic_model")
 
 
 def categories_for(config: dict[str, Any]) -> list[str]:
@@ -35,6 +36,8 @@ def categories_for(config: dict[str, Any]) -> list[str]:
     """
     if config["task"] == "tag":
         return []
+    if config["task"] == "semantic":
+        return semantic_classes(config["semantic_model"])
     if config["task"] == "everything" and not config.get("classes"):
         return ["object"]
     if not config.get("classes"):
@@ -44,12 +47,27 @@ def categories_for(config: dict[str, Any]) -> list[str]:
     return list(Ontology.parse(config["classes"]).classes)
 
 
+def semantic_classes(name: str) -> list[str]:
+    """The class names of a semantic checkpoint, in id order, from its config (no weights loaded)."""
+    from vfm.models.registry import read_hub_json, resolve
+
+    resolved = resolve(name, task="semantic")
+    config = read_hub_json(resolved.source, "config.json", required=True, name=name)
+    id2label = {int(k): str(v) for k, v in (config.get("id2label") or {}).items()}
+    if not id2label:
+        raise PromptError(f"model '{name}' names no classes (config.json has no id2label)")
+    return [id2label[i] for i in sorted(id2label)]
+
+
 def check_config(config: dict[str, Any]) -> None:
     task = config["task"]
     if task not in TASKS:
         raise PromptError(f"--task '{task}' is not one of {', '.join(TASKS)}")
     if task in ("ground", "detect") and not config.get("classes"):
         raise PromptError(f'--task {task} needs the classes to find: --classes "person, forklift" or --vocabulary FILE')
+    if task == "semantic" and config.get("classes"):
+        raise PromptError("--task semantic labels with the model's own classes; drop --classes/--vocabulary "
+                          "(or use --task ground / everything for your own class names)")
 
 
 class LabelTask:
@@ -103,6 +121,13 @@ class LabelTask:
                     return labeler.label(image, masks, classes)
                 masks.class_names = ["object"] * len(masks)
                 return masks
+        elif task == "semantic":
+            from vfm.tasks.semantic import SemanticModel
+
+            model = SemanticModel.load(config["semantic_model"], device=device, precision=precision)
+
+            def fn(image):
+                return model.semantic(image).to_instances()
         else:
             from vfm.tasks.tag import Tagger
 

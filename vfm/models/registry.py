@@ -73,6 +73,12 @@ register_alias("mask2former-ade", "facebook/mask2former-swin-large-ade-semantic"
 register_alias("mask2former-coco-panoptic", "facebook/mask2former-swin-large-coco-panoptic", "mask2former", "semantic", "Mask2Former Swin-L, COCO panoptic 133 classes")
 register_alias("oneformer-ade", "shi-labs/oneformer_ade20k_swin_large", "oneformer", "semantic", "OneFormer Swin-L, ADE20K 150 classes")
 register_alias("oneformer-coco", "shi-labs/oneformer_coco_swin_large", "oneformer", "semantic", "OneFormer Swin-L, COCO 133 classes")
+register_alias("mask2former-cityscapes", "facebook/mask2former-swin-large-cityscapes-semantic", "mask2former", "semantic", "Mask2Former Swin-L, Cityscapes 19 classes")
+register_alias("oneformer-cityscapes", "shi-labs/oneformer_cityscapes_swin_large", "oneformer", "semantic", "OneFormer Swin-L, Cityscapes 19 classes")
+register_alias("segformer-b0-ade", "nvidia/segformer-b0-finetuned-ade-512-512", "segformer", "semantic", "SegFormer MiT-b0 (3.8M), ADE20K 150 classes (vfm semantic)")
+register_alias("segformer-b5-ade", "nvidia/segformer-b5-finetuned-ade-640-640", "segformer", "semantic", "SegFormer MiT-b5 (85M), ADE20K 150 classes (vfm semantic)")
+register_alias("segformer-b5-cityscapes", "nvidia/segformer-b5-finetuned-cityscapes-1024-1024", "segformer", "semantic", "SegFormer MiT-b5, Cityscapes 19 classes (vfm semantic)")
+register_alias("upernet-convnext-small", "openmmlab/upernet-convnext-small", "upernet", "semantic", "UperNet + ConvNeXt-S (82M), ADE20K 150 classes (vfm semantic)")
 
 # Monocular depth (vfm depth): relative = inverse depth up to scale and shift, metric = metres --------
 register_alias("depth-anything-v2-small", "depth-anything/Depth-Anything-V2-Small-hf", "depth-anything", "depth", "Depth Anything V2 ViT-S (25M): relative depth")
@@ -101,6 +107,8 @@ MODEL_TYPE_FAMILY: dict[str, str] = {
     "dinov2": "dinov2",
     "mask2former": "mask2former",
     "oneformer": "oneformer",
+    "segformer": "segformer",
+    "upernet": "upernet",
     "depth_anything": "depth-anything",
     "dpt": "dpt",
     "zoedepth": "zoedepth",
@@ -201,6 +209,8 @@ FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "dinov2": ("embed",),
     "mask2former": ("semantic",),
     "oneformer": ("semantic",),
+    "segformer": ("semantic",),
+    "upernet": ("semantic",),
     "depth-anything": ("depth",),
     "dpt": ("depth",),
     "zoedepth": ("depth",),

@@ -42,6 +42,11 @@ class SemanticSegmenter:
 
         require("scipy", "semantic")  # transformers' Mask2Former/OneFormer modules import it
         resolved = resolve(name, task="semantic")
+        if resolved.family not in ("mask2former", "oneformer"):
+            from vfm.errors import ModelError
+
+            raise ModelError(f"model '{name}' is a {resolved.family} model; mask-label voting needs a Mask2Former or "
+                             "OneFormer checkpoint (mask2former-ade, oneformer-ade, ...)", model_name=name)
         dev = resolve_device(device)
         dtype = resolve_precision(precision, dev)
         if resolved.family == "mask2former":
