@@ -1,6 +1,8 @@
 """`vfm classify IMAGE... --model M --classes "a, b, c" [--template "a photo of a {}."] [--top-k K] --json`.
 
-Zero-shot classification (`--labels` is the same option as `--classes`). `"prompt: label"` entries
+Zero-shot classification (`--labels` is the same option as `--classes`); closed-set classifiers
+(ViT, ConvNeXt, Swin, EfficientNet, ResNet, Perceiver, any image-classification checkpoint) score
+their own labels without --classes (top 5 by default), as transformers' image-classification pipeline. `"prompt: label"` entries
 score the prompt and report the label; a label named by several prompts gets their total (softmax)
 or best score (sigmoid). Several images (files, folders, globs) give one document per image. CLIP models give a softmax over the labels (scores sum to 1); SigLIP
 models give an independent sigmoid per label, sigmoid(logit_scale * cosine + logit_bias), which do
@@ -24,11 +26,13 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_images_argument(p)
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"CLIP/SigLIP alias, hub id or local directory (default {DEFAULT_MODEL})")
-    p.add_argument("--classes", "--labels", dest="labels", required=True, metavar="CLASSES",
-                   help='class names separated by commas, e.g. "cat, dog, remote control" (--labels is the same)')
+    p.add_argument("--classes", "--labels", dest="labels", default=None, metavar="CLASSES",
+                   help='class names separated by commas, e.g. "cat, dog, remote control" (--labels is the same); '
+                        "optional for closed-set classifiers (ViT, ConvNeXt, ...), where it keeps only those labels")
     p.add_argument("--template", default="a photo of a {}.",
                    help='prompt template with {} where the label goes (default "a photo of a {}.")')
-    p.add_argument("--top-k", type=int, default=None, metavar="K", help="print only the K best labels (default all)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K",
+                   help="print only the K best labels (default all; 5 for a closed-set classifier without --classes)")
     add_runtime_options(p)
     fp32_by_default(p)
     add_output_options(p, masks=False, coco=False)
@@ -100,13 +104,27 @@ def run(args) -> int:
 
     top_k = check_top_k(args.top_k)
     template = check_template(args.template)
+    from vfm.models.registry import resolve
+
     names = args.labels
-    Ontology.parse(names, what="class list")  # a malformed list fails before the model loads
+    closed = resolve(args.model, task="classify").family == "image-classifier"
+    if names is None and not closed:
+        raise PromptError('give the classes to score with --classes "cat, dog, remote control" (closed-set classifiers '
+                          "such as vit-base-patch16-224 score their own labels without it)")
+    if names is not None:
+        Ontology.parse(names, what="class list")  # a malformed list fails before the model loads
+    if closed and names is None and top_k is None:
+        top_k = 5
     images = ImageRun(args, "classify")
     clf = None
     for item, image in images:
         if clf is None:
-            clf = Classifier.load(args.model, device=args.device, precision=args.precision)
+            if closed:
+                from vfm.tasks.closed_classify import ImageClassifier
+
+                clf = ImageClassifier.load(args.model, device=args.device, precision=args.precision)
+            else:
+                clf = Classifier.load(args.model, device=args.device, precision=args.precision)
         labels = clf.classify(image, names, template=template).top(top_k)
         emit(args, images, item, image, labels, labels_document(image, labels, args.model), "labels")
     return images.exit_code

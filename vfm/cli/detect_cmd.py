@@ -1,6 +1,9 @@
 """`vfm detect IMAGE... --model M --classes "cat, remote control" [--box-threshold T] [--text-threshold T]`.
 
 Open-vocabulary detection (Grounding DINO, OWLv2, OWL-ViT): boxes with class names and scores.
+Closed-set detectors (RT-DETR, RT-DETR v2, D-FINE, DETR, Conditional / Deformable DETR) find their
+own classes without --classes (which then keeps only the named ones); --box-threshold defaults to
+0.5 for them, as transformers' object-detection pipeline.
 `--classes "person: astronaut, forklift"` asks the model for "person" and names the boxes
 "astronaut". `--exemplar-box X0,Y0,X1,Y1 [--exemplar-image FILE]` finds objects like the one in
 that box instead (OWL models only). Long class lists are split to fit the text encoder, never
@@ -80,8 +83,15 @@ def run(args) -> int:
     if args.exemplar_box is None:
         if args.exemplar_image is not None:
             raise PromptError("--exemplar-image needs --exemplar-box X0,Y0,X1,Y1 (the example in that image)")
-        classes = read_class_option(args)
-        categories = categories_of(classes)
+        classes = read_class_option(args, required=False)
+        if classes is None:
+            from vfm.models.registry import resolve
+            from vfm.tasks.closed_detect import CLOSED_SET_FAMILIES
+
+            if resolve(args.model, task="detect").family not in CLOSED_SET_FAMILIES:
+                raise PromptError('give the classes to find with --classes "cat, remote control" or --vocabulary FILE '
+                                  "(closed-set detectors such as rtdetr-v2-r18 find their own classes without it)")
+        categories = categories_of(classes) if classes is not None else None  # None: the model's own, once loaded
     else:
         if args.classes is not None or args.vocabulary is not None:
             raise PromptError("give either --classes/--vocabulary or --exemplar-box, not both")
@@ -93,6 +103,8 @@ def run(args) -> int:
     for item, image in images:
         if det is None:
             det = Detector.load(args.model, device=args.device, precision=args.precision)
+            if categories is None:
+                categories = list(det.class_names)
         if args.exemplar_box is None:
             result = det.detect(image.pixels, classes, box_threshold=args.box_threshold,
                                 text_threshold=args.text_threshold, max_detections=args.max_detections)

@@ -62,11 +62,29 @@ register_alias("owlv2-large", "google/owlv2-large-patch14-ensemble", "owlv2", "d
 register_alias("owlvit-base-32", "google/owlvit-base-patch32", "owlvit", "detect", "OWL-ViT ViT-B/32: open-vocabulary detection")
 register_alias("owlvit-base-16", "google/owlvit-base-patch16", "owlvit", "detect", "OWL-ViT ViT-B/16: open-vocabulary detection")
 
+# Closed-set detection: the checkpoint's own classes (vfm detect without --classes) -------------------
+register_alias("rtdetr-v2-r18", "PekingU/rtdetr_v2_r18vd", "rt-detr-v2", "detect", "RT-DETR v2 R18 (20M), COCO 80 classes")
+register_alias("rtdetr-v2-r50", "PekingU/rtdetr_v2_r50vd", "rt-detr-v2", "detect", "RT-DETR v2 R50 (43M), COCO 80 classes")
+register_alias("rtdetr-r50", "PekingU/rtdetr_r50vd", "rt-detr", "detect", "RT-DETR R50 (43M), COCO 80 classes")
+register_alias("dfine-s", "ustc-community/dfine-small-coco", "d-fine", "detect", "D-FINE S (10M), COCO 80 classes")
+register_alias("dfine-l", "ustc-community/dfine-large-coco", "d-fine", "detect", "D-FINE L (31M), COCO 80 classes")
+register_alias("detr-resnet-50", "facebook/detr-resnet-50", "detr", "detect", "DETR R50 (41M), COCO 80 classes (needs timm)")
+register_alias("conditional-detr-resnet-50", "microsoft/conditional-detr-resnet-50", "conditional-detr", "detect", "Conditional DETR R50, COCO (needs timm)")
+register_alias("deformable-detr", "SenseTime/deformable-detr", "deformable-detr", "detect", "Deformable DETR R50, COCO (needs timm)")
+
 # Zero-shot classification, tagging, labels for masks ------------------------------------------------
 register_alias("clip-vit-base-32", "openai/clip-vit-base-patch32", "clip", "classify", "CLIP ViT-B/32: zero-shot classification, tags, labels for masks")
 register_alias("clip-vit-large-14", "openai/clip-vit-large-patch14", "clip", "classify", "CLIP ViT-L/14: zero-shot classification, tags, labels for masks")
 register_alias("siglip-base", "google/siglip-base-patch16-224", "siglip", "classify", "SigLIP ViT-B/16 224: sigmoid zero-shot classification")
 register_alias("siglip2-base", "google/siglip2-base-patch16-224", "siglip", "classify", "SigLIP 2 ViT-B/16 224: sigmoid zero-shot classification")
+
+# Closed-set image classification: the checkpoint's own labels (vfm classify without --classes) -------
+register_alias("vit-base-patch16-224", "google/vit-base-patch16-224", "image-classifier", "classify", "ViT-B/16 (86M), ImageNet-1k")
+register_alias("convnext-tiny-224", "facebook/convnext-tiny-224", "image-classifier", "classify", "ConvNeXt-T (29M), ImageNet-1k")
+register_alias("swin-tiny-224", "microsoft/swin-tiny-patch4-window7-224", "image-classifier", "classify", "Swin-T (28M), ImageNet-1k")
+register_alias("efficientnet-b0", "google/efficientnet-b0", "image-classifier", "classify", "EfficientNet-B0 (5M), ImageNet-1k")
+register_alias("resnet-50", "microsoft/resnet-50", "image-classifier", "classify", "ResNet-50 (26M), ImageNet-1k")
+register_alias("perceiver-learned", "deepmind/vision-perceiver-learned", "image-classifier", "classify", "Perceiver IO, learned position encoding (62M), ImageNet-1k")
 
 # Closed-set semantic segmentation (votes for labels of masks: vfm everything --semantic-model) ---------------------------------
 register_alias("mask2former-ade", "facebook/mask2former-swin-large-ade-semantic", "mask2former", "semantic", "Mask2Former Swin-L, ADE20K 150 classes")
@@ -109,6 +127,12 @@ MODEL_TYPE_FAMILY: dict[str, str] = {
     "oneformer": "oneformer",
     "segformer": "segformer",
     "upernet": "upernet",
+    "detr": "detr",
+    "conditional_detr": "conditional-detr",
+    "deformable_detr": "deformable-detr",
+    "rt_detr": "rt-detr",
+    "rt_detr_v2": "rt-detr-v2",
+    "d_fine": "d-fine",
     "depth_anything": "depth-anything",
     "dpt": "dpt",
     "zoedepth": "zoedepth",
@@ -196,6 +220,14 @@ def resolve(name: str, *, task: str | None = None) -> Resolved:
     return Resolved(name, name, family, None, False)
 
 
+#: transformers model types loaded as closed-set image classifiers (AutoModelForImageClassification).
+CLASSIFIER_MODEL_TYPES = ("vit", "deit", "beit", "convnext", "convnextv2", "swin", "swinv2", "efficientnet", "resnet",
+                          "regnet", "mobilenet_v1", "mobilenet_v2", "mobilevit", "mobilevitv2", "levit", "perceiver",
+                          "poolformer", "cvt", "focalnet", "pvt", "pvt_v2", "hiera", "dinat", "nat", "bit", "vit_hybrid")
+for _t in CLASSIFIER_MODEL_TYPES:
+    MODEL_TYPE_FAMILY.setdefault(_t, "image-classifier")
+
+
 #: vfm family -> the tasks its models can serve (``resolve(name, task=...)`` checks this).
 FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "sam": ("segment",),
@@ -211,6 +243,13 @@ FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "oneformer": ("semantic",),
     "segformer": ("semantic",),
     "upernet": ("semantic",),
+    "image-classifier": ("classify",),
+    "detr": ("detect",),
+    "conditional-detr": ("detect",),
+    "deformable-detr": ("detect",),
+    "rt-detr": ("detect",),
+    "rt-detr-v2": ("detect",),
+    "d-fine": ("detect",),
     "depth-anything": ("depth",),
     "dpt": ("depth",),
     "zoedepth": ("depth",),

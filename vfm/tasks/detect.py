@@ -75,7 +75,11 @@ class Detector:
 
     @classmethod
     def load(cls, model: str = "grounding-dino-tiny", device: str | None = None, precision: str = "auto") -> "Detector":
-        """Load by alias, hub id or local directory (a checkpoint saved with save_pretrained + processor)."""
+        """Load by alias, hub id or local directory (a checkpoint saved with save_pretrained + processor).
+
+        A closed-set checkpoint (DETR, RT-DETR, D-FINE, ...) gives a
+        :class:`vfm.tasks.closed_detect.ClosedSetDetector`, which has the same ``detect`` call.
+        """
         from transformers import AutoProcessor
 
         from vfm.models.processors import load_processor
@@ -83,6 +87,10 @@ class Detector:
         from vfm.runtime import resolve_device, resolve_precision, tune_allocator
 
         resolved = resolve(model, task="detect")
+        from vfm.tasks.closed_detect import CLOSED_SET_FAMILIES, ClosedSetDetector
+
+        if resolved.family in CLOSED_SET_FAMILIES:
+            return ClosedSetDetector.load(model, device=device, precision="fp32" if precision == "auto" else precision)
         dev = resolve_device(device)
         # "auto": bf16 autocast only on CUDA or CPUs with native bf16; on a CPU without it, forcing bf16
         # made Grounding DINO 3.5x and OWLv2 4-6x slower than fp32 (bench/RESULTS.md).
