@@ -311,3 +311,23 @@ def test_tiff_is_shown_from_the_server_decoded_pixels(page, server_url, tmp_path
     wait_requests(page, 1)
     assert overlay_pixels(page)["count"] == page.evaluate("() => vfm.state.current.area") > 0
     assert page.errors == []
+
+
+def test_docs_render_swagger_ui_with_no_network(page, server_url):
+    """/docs draws the API's operations from files the server itself serves: every request that does
+    not go to the server is blocked, and the page still lists the endpoints."""
+    outside = []
+
+    def only_the_server(route):
+        if route.request.url.startswith(server_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_server)
+    page.goto(f"{server_url}/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+    paths = page.eval_on_selector_all(".opblock-summary-path", "els => els.map(e => e.textContent)")
+    assert any("/v1/images/{image_id}/segment" in p.replace("\u200b", "") for p in paths)
+    assert outside == []

@@ -35,6 +35,17 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice); 1 keeps click latency steady on a busy CPU")
     p.add_argument("--preload", action="store_true", help="load the models at start instead of on first use")
+    caps = p.add_argument_group("limits per request (answered with 413/422 and the reason)")
+    caps.add_argument("--max-points-per-side", type=int, default=64, metavar="N", help="/everything grid (default 64)")
+    caps.add_argument("--max-crop-layers", type=int, default=2, metavar="N", help="/everything crop_n_layers (default 2)")
+    caps.add_argument("--max-prompts", type=int, default=256, metavar="N",
+                      help="/segment boxes and points per request (default 256)")
+    caps.add_argument("--max-classes", type=int, default=1000, metavar="N",
+                      help="class names per /detect, /ground, /classify request (default 1000)")
+    caps.add_argument("--max-json-kb", type=float, default=1024.0, metavar="KB", help="JSON body size (default 1024)")
+    caps.add_argument("--max-json-depth", type=int, default=32, metavar="N", help="JSON nesting depth (default 32)")
+    caps.add_argument("--shutdown-grace", type=float, default=3.0, metavar="S",
+                      help="seconds SIGTERM waits for running requests before abandoning them (default 3)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run)
 
@@ -50,12 +61,20 @@ def build_config(args):
         raise PromptError(f"--max-pixels must be positive, got {args.max_pixels}")
     if (args.concurrency is not None and args.concurrency < 1) or args.max_waiting < 0:
         raise PromptError("--concurrency must be at least 1 and --max-waiting at least 0")
+    for name in ("max_points_per_side", "max_prompts", "max_classes", "max_json_depth"):
+        if getattr(args, name) < 1:
+            raise PromptError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.max_crop_layers < 0 or args.max_json_kb <= 0 or args.shutdown_grace < 0:
+        raise PromptError("--max-crop-layers and --shutdown-grace must be 0 or more and --max-json-kb positive")
     return ServerConfig(
         segmenter=args.segmenter, detector=args.detector, classifier=args.classifier,
         api_key=args.api_key or ServerConfig.api_key_from_env(), max_upload_mb=args.max_upload_mb,
         max_pixels=args.max_pixels, device=args.device, precision=args.precision,
         embedding_cache_bytes=int(args.cache_mb * 1048576), concurrency=args.concurrency,
         max_waiting=args.max_waiting, preload=args.preload,
+        max_points_per_side=args.max_points_per_side, max_crop_layers=args.max_crop_layers, max_prompts=args.max_prompts,
+        max_classes=args.max_classes, max_json_bytes=int(args.max_json_kb * 1024), max_json_depth=args.max_json_depth,
+        shutdown_grace_s=args.shutdown_grace,
     )
 
 
@@ -100,7 +119,8 @@ def run(args) -> int:
             app.state.models.preload()
         print(f"vfm serve: http://{args.host}:{args.port}/ (API docs at /docs)"
               + (" — API key required" if config.api_key else ""), flush=True)
-        server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=False))
+        server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=False,
+                                               timeout_graceful_shutdown=config.shutdown_grace_s))
         server.run(sockets=[sock])
     finally:
         sock.close()

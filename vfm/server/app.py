@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     from vfm import __version__
 
     config = config or ServerConfig()
-    app = FastAPI(title="vfm", version=__version__,
+    app = FastAPI(title="vfm", version=__version__, docs_url=None, redoc_url=None,
                   description="Vision foundation models as a service: promptable segmentation, detection, "
                               "grounding, classification and tagging on uploaded images. Masks are COCO RLE, "
                               "coordinates original-image pixels, boxes XYXY.")
@@ -39,19 +40,9 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.state.segment_batcher = Batcher(app.state.models.segmenter)
     app.state.store = ImageStore(config.image_cache_bytes, config.logits_cache_items)
     app.state.metrics = Metrics()
+    app.state.shutdown = threading.Event()  # set on shutdown: running work stops at its next batch
 
-    @app.middleware("http")
-    async def auth_and_metrics(request: Request, call_next):
-        start = time.perf_counter()
-        if request.url.path.startswith("/v1") and not authorized(request.headers.get("authorization"), config.api_key):
-            response = error(401, "missing or wrong API key; send the header 'Authorization: Bearer <key>'",
-                             {"WWW-Authenticate": "Bearer"})
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", None) or ("/static" if request.url.path.startswith("/static") else "other")
-        app.state.metrics.observe(f"{request.method} {name}", response.status_code, time.perf_counter() - start)
-        return response
+    app.add_middleware(AuthAndMetrics, api_key=config.api_key, metrics=app.state.metrics)
 
     @app.exception_handler(VfmError)
     async def vfm_error(request: Request, exc: VfmError):
@@ -79,6 +70,11 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.include_router(routes_images.router)
     app.include_router(routes_tasks.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _offline_docs(app)
+
+    @app.on_event("shutdown")
+    async def stop_work():
+        app.state.shutdown.set()
 
     if config.preload:
         @app.on_event("startup")
@@ -88,3 +84,64 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             await run_in_threadpool(app.state.models.preload)
 
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from files in the package (fastapi-offline's copies), not a CDN."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    try:
+        import fastapi_offline
+    except ImportError:  # pragma: no cover - the server extra installs it
+        return
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/static-docs", StaticFiles(directory=assets), name="static-docs")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="vfm API",
+                                   swagger_js_url="/static-docs/swagger-ui-bundle.js",
+                                   swagger_css_url="/static-docs/swagger-ui.css",
+                                   swagger_favicon_url="/static-docs/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc():
+        return get_redoc_html(openapi_url=app.openapi_url, title="vfm API",
+                              redoc_js_url="/static-docs/redoc.standalone.js", redoc_favicon_url="/static-docs/favicon.png",
+                              with_google_fonts=False)
+
+
+class AuthAndMetrics:
+    """ASGI middleware: the API key on /v1, and a latency / status sample per route.
+
+    Plain ASGI (not Starlette's BaseHTTPMiddleware) so the app sees the client's disconnect
+    (``request.is_disconnected()``), which stops a request's work (vfm.server.cancel).
+    """
+
+    def __init__(self, app, api_key: str | None, metrics: Metrics):
+        self.app, self.api_key, self.metrics = app, api_key, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        path = scope.get("path", "")
+        status = [500]
+
+        async def send_status(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            if path.startswith("/v1") and not authorized(headers.get("authorization"), self.api_key):
+                response = error(401, "missing or wrong API key; send the header 'Authorization: Bearer <key>'",
+                                 {"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send_status)
+            else:
+                await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or ("/static" if path.startswith("/static") else "other")
+            self.metrics.observe(f"{scope.get('method', 'GET')} {name}", status[0], time.perf_counter() - start)

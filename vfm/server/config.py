@@ -33,6 +33,15 @@ class ServerConfig:
     max_waiting: int = 64
     embed_on_upload: bool = True
     preload: bool = False
+    #: caps on what one request may ask for (`vfm serve --max-*`), answered with 413 / 422 and a reason
+    max_points_per_side: int = 64  # /everything: a 64 x 64 grid is 4,096 prompts
+    max_crop_layers: int = 2  # /everything: crop_n_layers
+    max_prompts: int = 256  # /segment: prompts (boxes) in one request
+    max_classes: int = 1000  # /detect, /ground, /classify: class names in one request
+    max_json_bytes: int = 1 << 20  # JSON request bodies (uploads have max_upload_mb)
+    max_json_depth: int = 32  # nesting of JSON arrays and objects
+    #: seconds SIGTERM waits for running requests before they are abandoned at their next batch
+    shutdown_grace_s: float = 3.0
 
     @property
     def max_upload_bytes(self) -> int:

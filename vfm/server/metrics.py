@@ -18,6 +18,7 @@ class Metrics:
         self.requests: dict[str, int] = defaultdict(int)
         self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.latency: dict[str, deque] = defaultdict(lambda: deque(maxlen=WINDOW))
+        self.cancelled = 0  # requests whose work stopped because the client left (vfm.server.cancel)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -18,15 +19,55 @@ class BadRequestError(VfmError):
     http_status = 400
 
 
+class PayloadTooLargeError(VfmError):
+    """A request body over the configured size."""
+
+    http_status = 413
+
+
+_STRINGS = re.compile(r'"(?:\\.|[^"\\])*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON ``text`` (strings skipped), without parsing it."""
+    depth = deepest = 0
+    for m in _BRACKETS.finditer(_STRINGS.sub("", text)):
+        if m.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
 async def read_json(request: Request, *, optional: bool = False) -> dict[str, Any]:
-    raw = await request.body()
+    """The JSON object of the body, read up to the server's byte cap and checked for nesting first."""
+    config = request.app.state.config
+    limit = config.max_json_bytes
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise PayloadTooLargeError(f"the JSON body is over {limit} bytes (the server's --max-json-kb); "
+                                       "send fewer prompts or classes per request")
+    raw = bytes(raw)
     if not raw.strip():
         if optional:
             return {}
         raise BadRequestError("the request body is empty; send a JSON object")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequestError("the request body is not UTF-8 JSON") from None
+    if json_depth(text) > config.max_json_depth:
+        raise BadRequestError(f"the JSON body is nested deeper than {config.max_json_depth} levels (the server's "
+                              "--max-json-depth); no vfm request needs that")
+    try:
+        body = json.loads(text)
+    except RecursionError:
+        raise BadRequestError("the JSON body is nested too deeply to parse") from None
+    except ValueError as exc:
         raise BadRequestError(f"the request body is not valid JSON ({exc})") from None
     if not isinstance(body, dict):
         raise BadRequestError(f"the request body must be a JSON object, got {type(body).__name__}")
@@ -64,6 +105,13 @@ def flag(body: dict, key: str, default: bool = False) -> bool:
     if not isinstance(v, bool):
         raise PromptError(f"{key} must be true or false, got {json.dumps(v)[:40]}")
     return v
+
+
+def check_count(n: int, limit: int, what: str, flag: str) -> None:
+    """A request asking for more than the server's cap: 422 with the cap and the flag that sets it."""
+    if n > limit:
+        raise PromptError(f"{n} {what} in one request is over this server's limit of {limit} ({flag}); "
+                          "split the request")
 
 
 def names(body: dict, key: str) -> str | list[str]:

@@ -138,6 +138,11 @@ async def segment(image_id: str, request: Request):
     stored = store.get(image_id)
     h, w = stored.image.height, stored.image.width
     # validated here (fields, points and boxes inside the image), so a bad request fails alone
+    from vfm.server.parsing import check_count
+
+    cap = app.state.config.max_prompts
+    check_count(len(body.get("boxes") or []) if isinstance(body.get("boxes"), list) else 0, cap, "boxes", "--max-prompts")
+    check_count(len(body.get("points") or []) if isinstance(body.get("points"), list) else 0, cap, "points", "--max-prompts")
     prompts = segment_prompts(body, h, w, lambda token: store.get_logits(image_id, token))
     multimask = flag(body, "multimask")
 

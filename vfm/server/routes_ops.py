@@ -43,12 +43,19 @@ def _loadable(holder, task: str) -> tuple[bool, str | None]:
 
 @router.get("/readyz", tags=["ops"], summary="Readiness: every configured model is loaded or loadable")
 async def readyz(request: Request):
+    """Without the API key (when one is set) only the booleans are shown: model names can be paths."""
+    from vfm.server.auth import authorized
+
+    config = request.app.state.config
+    detailed = authorized(request.headers.get("authorization"), config.api_key)
     models = request.app.state.models
     out, ready = {}, True
     for holder, task in ((models.segmenter, "segment"), (models.detector, "detect"), (models.classifier, "classify")):
         ok, why = await run_in_threadpool(_loadable, holder, task)  # may ask the hub (once, 3 s at most)
         ready &= ok
-        out[holder.role] = {"model": holder.name, "loaded": holder.loaded, "loadable": ok, **({"error": why} if why else {})}
+        out[holder.role] = {"loaded": holder.loaded, "loadable": ok}
+        if detailed:
+            out[holder.role] = {"model": holder.name, **out[holder.role], **({"error": why} if why else {})}
     return JSONResponse({"ready": ready, "models": out}, status_code=200 if ready else 503)
 
 
@@ -64,6 +71,7 @@ def metrics_document(app) -> dict:
     holders = [models.segmenter, models.detector, models.classifier, models.grounder, models.tagger, models.everything]
     return {
         "uptime_s": round(time.time() - app.state.metrics.started, 1),
+        "cancelled_requests": app.state.metrics.cancelled,
         "routes": app.state.metrics.routes(),
         "cache": cache,
         "models": {h.role: h.status() for h in holders},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from vfm.server.parsing import names, optional_int, optional_number, read_json
+from vfm.server.parsing import check_count, names, optional_int, optional_number, read_json
 
 router = APIRouter(prefix="/v1/images/{image_id}", tags=["tasks"])
 
@@ -29,6 +29,7 @@ async def detect(image_id: str, request: Request):
     stored = request.app.state.store.get(image_id)
     classes = parse_classes(names(body, "classes"))
     categories = list(Ontology.parse(classes).classes)  # "prompt: class" entries name the class
+    check_count(len(classes), request.app.state.config.max_classes, "classes", "--max-classes")
     bt, tt = optional_number(body, "box_threshold"), optional_number(body, "text_threshold")
     result = await request.app.state.models.detector.run(
         lambda det: det.detect(stored.image.pixels, classes, box_threshold=bt, text_threshold=tt))
@@ -46,6 +47,7 @@ async def ground(image_id: str, request: Request):
     stored = request.app.state.store.get(image_id)
     classes = parse_classes(names(body, "classes"))
     categories = list(Ontology.parse(classes).classes)  # "prompt: class" entries name the class
+    check_count(len(classes), request.app.state.config.max_classes, "classes", "--max-classes")
     bt, tt = optional_number(body, "box_threshold"), optional_number(body, "text_threshold")
     result = await request.app.state.models.grounder.run(
         lambda g: g.ground(stored.image, classes, box_threshold=bt, text_threshold=tt))
@@ -62,6 +64,7 @@ async def classify(image_id: str, request: Request):
     body = await read_json(request)
     stored = request.app.state.store.get(image_id)
     labels = parse_classes(names(body, "labels"), what="label list")
+    check_count(len(labels), request.app.state.config.max_classes, "labels", "--max-classes")
     template = check_template(body.get("template", DEFAULT_TEMPLATE))
     top_k = check_top_k(optional_int(body, "top_k"))
     result = await request.app.state.models.classifier.run(
@@ -92,21 +95,29 @@ async def tag(image_id: str, request: Request):
 
 @router.post("/everything", summary="Every object's mask (automatic mask generation)")
 async def everything(image_id: str, request: Request):
-    """Body ``{"points_per_side"?, "pred_iou_thresh"?, "stability_score_thresh"?, "min_mask_region_area"?}``
-    (optional) → `vfm everything --json`."""
+    """Body ``{"points_per_side"?, "crop_n_layers"?, "pred_iou_thresh"?, "stability_score_thresh"?,
+    "min_mask_region_area"?}`` (optional) → `vfm everything --json`. ``points_per_side`` and
+    ``crop_n_layers`` are capped by the server (422 above the cap); the work stops at its next point
+    batch when the client disconnects or the server shuts down."""
     from vfm.formats.coco import instances_to_document
+    from vfm.server.cancel import cancellable
 
+    config = request.app.state.config
     body = await read_json(request, optional=True)
     stored = request.app.state.store.get(image_id)
-    options = {k: optional_int(body, k) for k in ("points_per_side", "min_mask_region_area")}
+    options = {k: optional_int(body, k) for k in ("points_per_side", "crop_n_layers", "min_mask_region_area")}
     options.update({k: optional_number(body, k) for k in ("pred_iou_thresh", "stability_score_thresh")})
     options = {k: v for k, v in options.items() if v is not None}
+    if options.get("points_per_side") is not None:
+        check_count(options["points_per_side"], config.max_points_per_side, "points per side", "--max-points-per-side")
+    if options.get("crop_n_layers") is not None:
+        check_count(options["crop_n_layers"], config.max_crop_layers, "crop layers", "--max-crop-layers")
     holder = request.app.state.models.everything
 
-    def work(gen):
-        if options:
-            gen = type(gen)(gen.segmenter, **options)
-        return gen.generate(stored.image)
+    async with cancellable(request) as check:
+        def work(gen):
+            gen = type(gen)(gen.segmenter, progress=check, **options)
+            return gen.generate(stored.image)
 
-    result = await holder.run(work)
+        result = await holder.run(work)
     return instances_to_document(result)
