@@ -267,9 +267,13 @@ def test_segment_bad_json_400_and_unknown_image_404(url, image_id):
     assert r.status_code == 400 and "object" in r.json()["error"]
     r = requests.post(f"{url}/v1/images/{image_id}/segment", data="")
     assert r.status_code == 400
-    for path in ("segment", "detect", "ground", "classify", "tag", "everything"):
-        r = post(url, f"/v1/images/0123abcd/{path}", {"points": [[1, 1]], "classes": "cat", "labels": "cat"})
+    bodies = {"segment": {"points": [[1, 1]]}, "detect": {"classes": "cat"}, "ground": {"classes": "cat"},
+              "classify": {"labels": "cat"}, "tag": {}, "everything": {}}
+    for path, body in bodies.items():
+        r = post(url, f"/v1/images/0123abcd/{path}", body)
         assert r.status_code == 404 and "upload" in r.json()["error"], path
+    r = post(url, f"/v1/images/{image_id}/detect", {"classes": "cat", "labels": "cat"})  # a field of another task
+    assert r.status_code == 422 and "unknown field(s) ['labels']" in r.json()["error"]
     assert requests.get(f"{url}/v1/images/0123abcd").status_code == 404
     r = requests.get(f"{url}/no/such/route")
     assert r.status_code == 404 and "error" in r.json()

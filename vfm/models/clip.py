@@ -112,7 +112,7 @@ class ContrastiveAdapter:
 
     # ------------------------------------------------------------------ images
     def preprocess(self, images: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
-        enc = self.image_processor(images=list(images), return_tensors="pt")
+        enc = self.image_processor(images=list(images), return_tensors="pt", input_data_format="channels_last")
         return {k: v.to(self.device) for k, v in enc.items() if isinstance(v, torch.Tensor)}
 
     @torch.no_grad()

@@ -88,7 +88,7 @@ class GroundingDinoAdapter:
     # ------------------------------------------------------------------ image
     def preprocess(self, pixels: np.ndarray) -> dict[str, torch.Tensor]:
         """HxWx3 uint8 -> pixel_values / pixel_mask with the checkpoint's own image processor."""
-        enc = self.processor.image_processor(images=pixels, return_tensors="pt")
+        enc = self.processor.image_processor(images=pixels, return_tensors="pt", input_data_format="channels_last")
         return {"pixel_values": enc["pixel_values"].to(self.device), "pixel_mask": enc["pixel_mask"].to(self.device)}
 
     @torch.no_grad()

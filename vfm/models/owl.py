@@ -39,7 +39,7 @@ class OwlAdapter:
     @torch.no_grad()
     def embed_image(self, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """HxWx3 uint8 -> (1 x P x D patch features, 1 x P x 4 normalized cxcywh boxes, feature map)."""
-        enc = self.processor.image_processor(images=pixels, return_tensors="pt")
+        enc = self.processor.image_processor(images=pixels, return_tensors="pt", input_data_format="channels_last")
         pixel_values = enc["pixel_values"].to(self.device)
         with autocast(self.device, self.dtype):
             feature_map = self.model.image_embedder(pixel_values=pixel_values)[0]

@@ -42,7 +42,16 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.shutdown = threading.Event()  # set on shutdown: running work stops at its next batch
 
-    app.add_middleware(AuthAndMetrics, api_key=config.api_key, metrics=app.state.metrics)
+    app.add_middleware(AuthAndMetrics, api_key=config.api_key, metrics=app.state.metrics, router=app.router)
+
+    def openapi():
+        if app.openapi_schema is None:
+            from vfm.server.schema import openapi_document
+
+            app.openapi_schema = openapi_document(app)
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     @app.exception_handler(VfmError)
     async def vfm_error(request: Request, exc: VfmError):
@@ -118,8 +127,18 @@ class AuthAndMetrics:
     (``request.is_disconnected()``), which stops a request's work (vfm.server.cancel).
     """
 
-    def __init__(self, app, api_key: str | None, metrics: Metrics):
-        self.app, self.api_key, self.metrics = app, api_key, metrics
+    def __init__(self, app, api_key: str | None, metrics: Metrics, router=None):
+        self.app, self.api_key, self.metrics, self.router = app, api_key, metrics, router
+
+    def _needs_key(self, scope) -> bool:
+        """A /v1 request that an endpoint would serve: unknown paths stay 404 and wrong methods 405."""
+        if not self.api_key or not scope.get("path", "").startswith("/v1"):
+            return False
+        if self.router is None:
+            return True
+        from starlette.routing import Match
+
+        return any(route.matches(scope)[0] == Match.FULL for route in self.router.routes)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -135,7 +154,7 @@ class AuthAndMetrics:
 
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
-            if path.startswith("/v1") and not authorized(headers.get("authorization"), self.api_key):
+            if self._needs_key(scope) and not authorized(headers.get("authorization"), self.api_key):
                 response = error(401, "missing or wrong API key; send the header 'Authorization: Bearer <key>'",
                                  {"WWW-Authenticate": "Bearer"})
                 await response(scope, receive, send_status)

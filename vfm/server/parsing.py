@@ -95,6 +95,8 @@ def optional_int(body: dict, key: str) -> int | None:
     v = body.get(key)
     if v is None:
         return None
+    if isinstance(v, float) and v.is_integer():  # JSON has one number type: 57.0 is the integer 57
+        v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
         raise PromptError(f"{key} must be an integer, got {json.dumps(v)[:40]}")
     return v
@@ -104,6 +106,20 @@ def flag(body: dict, key: str, default: bool = False) -> bool:
     v = body.get(key, default)
     if not isinstance(v, bool):
         raise PromptError(f"{key} must be true or false, got {json.dumps(v)[:40]}")
+    return v
+
+
+def check_fields(body: dict, allowed: tuple[str, ...]) -> None:
+    """Unknown fields are an error (422), as the OpenAPI schemas say (additionalProperties: false)."""
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise PromptError(f"unknown field(s) {unknown}; expected some of {sorted(allowed)}")
+
+
+def optional_string(body: dict, key: str) -> str | None:
+    v = body.get(key)
+    if v is not None and not isinstance(v, str):
+        raise PromptError(f"{key} must be a string, got {json.dumps(v)[:40]}")
     return v
 
 
@@ -118,7 +134,7 @@ def names(body: dict, key: str) -> str | list[str]:
     v = body.get(key)
     if v is None:
         raise PromptError(f"'{key}' is required: a comma-separated string or a list of names")
-    if isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+    if isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(x, str) for x in v)):
         return v
     raise PromptError(f"'{key}' must be a comma-separated string or a list of strings")
 
@@ -126,8 +142,9 @@ def names(body: dict, key: str) -> str | list[str]:
 def mask_from_rle(rle: Any, height: int, width: int) -> np.ndarray:
     from vfm.results.rle import decode_rle
 
-    if not isinstance(rle, dict) or "counts" not in rle or "size" not in rle:
-        raise PromptError("mask_input must be a COCO RLE {\"size\": [h, w], \"counts\": ...} or a mask_input_id string")
+    if not isinstance(rle, dict) or "counts" not in rle or "size" not in rle or set(rle) - {"size", "counts"}:
+        raise PromptError("mask_input must be a COCO RLE {\"size\": [h, w], \"counts\": ...} (nothing else) or a "
+                          "mask_input_id string")
     size = rle["size"]
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) for s in size)):
         raise PromptError("mask_input size must be [height, width]")

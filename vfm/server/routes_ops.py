@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -82,7 +83,7 @@ def metrics_document(app) -> dict:
 
 
 @router.get("/metrics", tags=["ops"], summary="Requests, latency percentiles and cache counters (JSON or ?format=prometheus)")
-async def metrics(request: Request, format: str = "json"):
+async def metrics(request: Request, format: Literal["json", "prometheus"] = "json"):
     doc = metrics_document(request.app)
     if format == "prometheus":
         return PlainTextResponse(prometheus_text(doc), media_type="text/plain; version=0.0.4")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from vfm.server.parsing import check_count, names, optional_int, optional_number, read_json
+from vfm.server.parsing import check_count, check_fields, optional_string, names, optional_int, optional_number, read_json
 
 router = APIRouter(prefix="/v1/images/{image_id}", tags=["tasks"])
 
@@ -26,8 +26,11 @@ async def detect(image_id: str, request: Request):
     from vfm.tasks.ontology import Ontology
 
     body = await read_json(request)
+    check_fields(body, ("classes", "box_threshold", "text_threshold"))
     stored = request.app.state.store.get(image_id)
-    classes = parse_classes(names(body, "classes"))
+    raw = names(body, "classes")
+    check_count(len(raw) if isinstance(raw, list) else 0, request.app.state.config.max_classes, "classes", "--max-classes")
+    classes = parse_classes(raw)
     categories = list(Ontology.parse(classes).classes)  # "prompt: class" entries name the class
     check_count(len(classes), request.app.state.config.max_classes, "classes", "--max-classes")
     bt, tt = optional_number(body, "box_threshold"), optional_number(body, "text_threshold")
@@ -44,8 +47,11 @@ async def ground(image_id: str, request: Request):
     from vfm.tasks.ontology import Ontology
 
     body = await read_json(request)
+    check_fields(body, ("classes", "box_threshold", "text_threshold"))
     stored = request.app.state.store.get(image_id)
-    classes = parse_classes(names(body, "classes"))
+    raw = names(body, "classes")
+    check_count(len(raw) if isinstance(raw, list) else 0, request.app.state.config.max_classes, "classes", "--max-classes")
+    classes = parse_classes(raw)
     categories = list(Ontology.parse(classes).classes)  # "prompt: class" entries name the class
     check_count(len(classes), request.app.state.config.max_classes, "classes", "--max-classes")
     bt, tt = optional_number(body, "box_threshold"), optional_number(body, "text_threshold")
@@ -62,10 +68,13 @@ async def classify(image_id: str, request: Request):
     from vfm.tasks.tag import check_top_k
 
     body = await read_json(request)
+    check_fields(body, ("labels", "template", "top_k"))
     stored = request.app.state.store.get(image_id)
-    labels = parse_classes(names(body, "labels"), what="label list")
+    raw = names(body, "labels")
+    check_count(len(raw) if isinstance(raw, list) else 0, request.app.state.config.max_classes, "labels", "--max-classes")
+    labels = parse_classes(raw, what="label list")
     check_count(len(labels), request.app.state.config.max_classes, "labels", "--max-classes")
-    template = check_template(body.get("template", DEFAULT_TEMPLATE))
+    template = check_template(optional_string(body, "template") or DEFAULT_TEMPLATE)
     top_k = check_top_k(optional_int(body, "top_k"))
     result = await request.app.state.models.classifier.run(
         lambda clf: clf.classify(stored.image, labels, template=template).top(top_k))
@@ -78,6 +87,7 @@ async def tag(image_id: str, request: Request):
     from vfm.tasks.tag import check_threshold, check_top_k
 
     body = await read_json(request, optional=True)
+    check_fields(body, ("threshold", "top_k"))
     stored = request.app.state.store.get(image_id)
     threshold = check_threshold(optional_number(body, "threshold"))
     top_k = check_top_k(optional_int(body, "top_k"))
@@ -104,12 +114,17 @@ async def everything(image_id: str, request: Request):
 
     config = request.app.state.config
     body = await read_json(request, optional=True)
+    check_fields(body, ("points_per_side", "crop_n_layers", "pred_iou_thresh", "stability_score_thresh",
+                        "min_mask_region_area"))
     stored = request.app.state.store.get(image_id)
     options = {k: optional_int(body, k) for k in ("points_per_side", "crop_n_layers", "min_mask_region_area")}
     options.update({k: optional_number(body, k) for k in ("pred_iou_thresh", "stability_score_thresh")})
     options = {k: v for k, v in options.items() if v is not None}
     if options.get("points_per_side") is not None:
         check_count(options["points_per_side"], config.max_points_per_side, "points per side", "--max-points-per-side")
+    from vfm.tasks.thresholds import check_threshold
+
+    check_threshold(options.get("stability_score_thresh"), "stability_score_thresh")
     if options.get("crop_n_layers") is not None:
         check_count(options["crop_n_layers"], config.max_crop_layers, "crop layers", "--max-crop-layers")
     holder = request.app.state.models.everything

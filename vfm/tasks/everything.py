@@ -113,6 +113,9 @@ class MaskGenerator:
         orig_h, orig_w = pixels.shape[:2]
         self.timings = {"encode": 0.0, "decode": 0.0, "post": 0.0}
         crop_boxes, layer_idxs = U.generate_crop_boxes((orig_h, orig_w), self.crop_n_layers, self.crop_overlap_ratio)
+        # On images of a few pixels the reference's crop grid has crops that start past the edge: no pixels, skipped.
+        kept = [(b, layer) for b, layer in zip(crop_boxes, layer_idxs) if b[2] > b[0] and b[3] > b[1]]
+        crop_boxes, layer_idxs = [b for b, _ in kept], [layer for _, layer in kept]
         n_batches = [-(-len(self.point_grids[layer]) // self.points_per_batch) for layer in layer_idxs]
         total = sum(n_batches)
         self._done = 0
