@@ -78,6 +78,15 @@ register_alias("clip-vit-large-14", "openai/clip-vit-large-patch14", "clip", "cl
 register_alias("siglip-base", "google/siglip-base-patch16-224", "siglip", "classify", "SigLIP ViT-B/16 224: sigmoid zero-shot classification")
 register_alias("siglip2-base", "google/siglip2-base-patch16-224", "siglip", "classify", "SigLIP 2 ViT-B/16 224: sigmoid zero-shot classification")
 
+# Image embeddings only (vfm embed / index / search by image; CLIP and SigLIP above embed text too) --------
+register_alias("dinov2-small", "facebook/dinov2-small", "dinov2", "embed", "DINOv2 ViT-S/14 (22M): image embeddings (CLS or mean patch)")
+register_alias("dinov2-base", "facebook/dinov2-base", "dinov2", "embed", "DINOv2 ViT-B/14 (86M): image embeddings")
+register_alias("dinov2-large", "facebook/dinov2-large", "dinov2", "embed", "DINOv2 ViT-L/14 (300M): image embeddings")
+register_alias("dinov2-giant", "facebook/dinov2-giant", "dinov2", "embed", "DINOv2 ViT-g/14 (1.1B): image embeddings")
+register_alias("dinov3-vits16", "facebook/dinov3-vits16-pretrain-lvd1689m", "dinov3", "embed", "DINOv3 ViT-S/16 (21M, gated on the hub): image embeddings")
+register_alias("dinov3-vitb16", "facebook/dinov3-vitb16-pretrain-lvd1689m", "dinov3", "embed", "DINOv3 ViT-B/16 (86M, gated on the hub): image embeddings")
+register_alias("dinov3-vitl16", "facebook/dinov3-vitl16-pretrain-lvd1689m", "dinov3", "embed", "DINOv3 ViT-L/16 (300M, gated on the hub): image embeddings")
+
 # Closed-set image classification: the checkpoint's own labels (vfm classify without --classes) -------
 register_alias("vit-base-patch16-224", "google/vit-base-patch16-224", "image-classifier", "classify", "ViT-B/16 (86M), ImageNet-1k")
 register_alias("convnext-tiny-224", "facebook/convnext-tiny-224", "image-classifier", "classify", "ConvNeXt-T (29M), ImageNet-1k")
@@ -123,6 +132,7 @@ MODEL_TYPE_FAMILY: dict[str, str] = {
     "siglip": "siglip",
     "siglip2": "siglip",
     "dinov2": "dinov2",
+    "dinov3_vit": "dinov3",
     "mask2former": "mask2former",
     "oneformer": "oneformer",
     "segformer": "segformer",
@@ -146,8 +156,8 @@ def register_model_type(model_type: str, family: str) -> None:
 
 
 def list_models(task: str | None = None) -> list[ModelSpec]:
-    """Registered aliases, optionally for one task, in registration order."""
-    return [s for s in _ALIASES.values() if task is None or s.task == task]
+    """Registered aliases, optionally for one task (any its family serves), in registration order."""
+    return [s for s in _ALIASES.values() if task is None or s.task == task or task in FAMILY_TASKS.get(s.family, ())]
 
 
 def get_alias(alias: str) -> ModelSpec | None:
@@ -239,6 +249,7 @@ FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "clip": ("classify", "embed"),
     "siglip": ("classify", "embed"),
     "dinov2": ("embed",),
+    "dinov3": ("embed",),
     "mask2former": ("semantic",),
     "oneformer": ("semantic",),
     "segformer": ("semantic",),
