@@ -331,3 +331,47 @@ def test_docs_render_swagger_ui_with_no_network(page, server_url):
     paths = page.eval_on_selector_all(".opblock-summary-path", "els => els.map(e => e.textContent)")
     assert any("/v1/images/{image_id}/segment" in p.replace("\u200b", "") for p in paths)
     assert outside == []
+
+
+def test_search_box_shows_hits_and_opens_one_in_the_segmentation_view(browser, tiny_sam_dir, tmp_path):
+    """vfm serve --db: the page's search box shows the hits as a grid; a click opens a hit for clicking masks."""
+    pytest.importorskip("faiss")
+    from vfm.cli.main import main
+    from vfm.testing.tiny_clip import build_clip
+
+    clip = build_clip(tmp_path / "clip")
+    src = tmp_path / "imgs"
+    src.mkdir()
+    scene().save(src / "scene.png")
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(src / f"noise{i}.png")
+    assert main(["index", str(src), "--model", str(clip), "--db", str(tmp_path / "db"), "--quiet"]) == 0
+    app = create_app(ServerConfig(segmenter=str(tiny_sam_dir), classifier=str(clip), device="cpu", precision="fp32",
+                                  db=str(tmp_path / "db")))
+    with serve_in_thread(app) as url:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 760})
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.fill("#search", "a house")
+        page.click("#search-go")
+        page.wait_for_function("document.querySelectorAll('#hits figure').length === 5")
+        # every thumbnail is the indexed image's own pixels
+        page.wait_for_function("[...document.querySelectorAll('#hits img')].every(i => i.complete && i.naturalWidth > 0)")
+        sizes = page.evaluate("() => [...document.querySelectorAll('#hits img')].map(i => [i.alt, i.naturalWidth])")
+        assert sorted(sizes) == sorted([["scene.png", 480]] + [[f"noise{i}.png", 80] for i in range(4)])
+        # a click on the scene's hit opens it in the segmentation view, where a click makes a mask
+        page.click("#hits figure[title^='scene.png']")
+        page.wait_for_function("window.vfm.state.image !== null && window.vfm.state.image.fileName === 'scene.png'")
+        assert page.evaluate("() => [vfm.state.image.width, vfm.state.image.height]") == [480, 320]
+        click_image(page, 200, 210)
+        wait_requests(page, 1)
+        assert overlay_pixels(page)["count"] > 0
+        # "Like this" searches by the open image: the scene finds itself first
+        page.click("#search-image")
+        page.wait_for_function("document.querySelector('#hits figure') && "
+                               "document.querySelector('#hits figure').title.startsWith('scene.png (score 1.000')")
+        assert not errors
+        ctx.close()

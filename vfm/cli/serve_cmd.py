@@ -22,6 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("--segmenter", default=DEFAULT_SEGMENTER, help=f"SAM-family model (default {DEFAULT_SEGMENTER})")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector for detect/ground (default {DEFAULT_DETECTOR})")
     p.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"CLIP/SigLIP for classify/tag (default {DEFAULT_CLASSIFIER})")
+    p.add_argument("--db", default=None, metavar="PATH",
+                   help="an index made by vfm index: enables POST /v1/search and the page's search box")
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 (default: env VFM_API_KEY)")
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload in MB (default 50)")
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default 100M)")
@@ -66,6 +68,10 @@ def build_config(args):
             raise PromptError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.max_crop_layers < 0 or args.max_json_kb <= 0 or args.shutdown_grace < 0:
         raise PromptError("--max-crop-layers and --shutdown-grace must be 0 or more and --max-json-kb positive")
+    if args.db is not None:  # a missing or corrupt index is one line before anything listens
+        from vfm.search.db import IndexDB
+
+        IndexDB(args.db).close()
     return ServerConfig(
         segmenter=args.segmenter, detector=args.detector, classifier=args.classifier,
         api_key=args.api_key or ServerConfig.api_key_from_env(), max_upload_mb=args.max_upload_mb,
@@ -74,7 +80,7 @@ def build_config(args):
         max_waiting=args.max_waiting, preload=args.preload,
         max_points_per_side=args.max_points_per_side, max_crop_layers=args.max_crop_layers, max_prompts=args.max_prompts,
         max_classes=args.max_classes, max_json_bytes=int(args.max_json_kb * 1024), max_json_depth=args.max_json_depth,
-        shutdown_grace_s=args.shutdown_grace,
+        shutdown_grace_s=args.shutdown_grace, db=args.db,
     )
 
 

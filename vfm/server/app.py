@@ -33,7 +33,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     config = config or ServerConfig()
     app = FastAPI(title="vfm", version=__version__, docs_url=None, redoc_url=None,
                   description="Vision foundation models as a service: promptable segmentation, detection, "
-                              "grounding, classification and tagging on uploaded images. Masks are COCO RLE, "
+                              "grounding, classification and tagging on uploaded images; embeddings and search of an index (--db). Masks are COCO RLE, "
                               "coordinates original-image pixels, boxes XYXY.")
     app.state.config = config
     app.state.models = Models(config)
@@ -73,11 +73,12 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error(422, f"invalid request: {where}: {first.get('msg', 'malformed')}")
 
-    from vfm.server import routes_images, routes_ops, routes_tasks
+    from vfm.server import routes_images, routes_ops, routes_search, routes_tasks
 
     app.include_router(routes_ops.router)
     app.include_router(routes_images.router)
     app.include_router(routes_tasks.router)
+    app.include_router(routes_search.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _offline_docs(app)
 

@@ -42,6 +42,8 @@ class ServerConfig:
     max_json_depth: int = 32  # nesting of JSON arrays and objects
     #: seconds SIGTERM waits for running requests before they are abandoned at their next batch
     shutdown_grace_s: float = 3.0
+    #: an index folder (vfm index) for /v1/search; /v1/embed uses its model, else the classifier
+    db: str | None = None
 
     @property
     def max_upload_bytes(self) -> int:

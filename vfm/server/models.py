@@ -139,6 +139,23 @@ class Models:
                 raise DependencyError("'segment everything' is not available in this vfm build") from exc
             return MaskGenerator(self.segmenter.get())
 
+        def load_searcher():
+            from vfm.search.query import Searcher
+            from vfm.server.routes_search import NoIndexError
+
+            if not c.db:
+                raise NoIndexError("this server has no index; start it with vfm serve --db PATH (made by vfm index)")
+            return Searcher(c.db, device=c.device)
+
+        def load_embedder():
+            if c.db:
+                return self.searcher.get().embedder
+            from vfm.tasks.embed import Embedder
+
+            return Embedder.load(c.classifier, device=c.device)
+
+        self.searcher = ModelHolder("index", c.db, load_searcher, **kw)
+        self.embedder = ModelHolder("embedder", c.db or c.classifier, load_embedder, **kw)
         self.segmenter = ModelHolder("segmenter", c.segmenter, load_segmenter, **kw)
         self.detector = ModelHolder("detector", c.detector, load_detector, **kw)
         self.classifier = ModelHolder("classifier", c.classifier, load_classifier, **kw)

@@ -69,7 +69,24 @@ def _bodies(c) -> dict[str, type[BaseModel]]:
         stability_score_thresh: Unit | None = None
         min_mask_region_area: Annotated[int, Field(ge=0)] | None = None
 
-    return {"segment": SegmentBody, "detect": DetectBody, "ground": DetectBody, "classify": ClassifyBody,
+    Texts = Union[Annotated[str, Field(min_length=1)], Annotated[list[str], Field(min_length=1, max_length=c.max_classes)]]
+
+    class EmbedBody(Strict):
+        """Exactly one of ``text`` and ``image_id`` (an upload's id from POST /v1/images)."""
+
+        text: Texts | None = None
+        image_id: str | None = None
+
+    class SearchBody(Strict):
+        """Exactly one of ``text``, ``image_id`` (from POST /v1/images) and ``id`` (a hit's entry id)."""
+
+        text: Annotated[str, Field(min_length=1)] | None = None
+        image_id: str | None = None
+        id: Annotated[int, Field(ge=1)] | None = None
+        k: Annotated[int, Field(ge=1, le=1000)] | None = None
+        kind: Literal["image", "object"] | None = None
+
+    return {"embed": EmbedBody, "search": SearchBody, "segment": SegmentBody, "detect": DetectBody, "ground": DetectBody, "classify": ClassifyBody,
             "tag": TagBody, "everything": EverythingBody}
 
 
@@ -97,10 +114,28 @@ class LabelsDocument(BaseModel):
     activation: str
 
 
+class Embeddings(BaseModel):
+    model: str | None
+    kind: Literal["text", "image"]
+    dim: int
+    embeddings: list[list[float]]
+
+
+class SearchResult(BaseModel):
+    """As `vfm search --json`: hits ranked by cosine score, with the time spent embedding and searching."""
+
+    model_config = ConfigDict(extra="allow")
+    query: dict[str, Any]
+    k: int
+    hits: list[dict[str, Any]]
+    timing_ms: dict[str, float]
+    index: dict[str, Any]
+
+
 ERRORS = {
     400: "the body is not a JSON object, or is nested deeper than --max-json-depth",
     401: "the API key is missing or wrong",
-    404: "no such image (unknown or evicted) or route",
+    404: "no such image (unknown or evicted) or route, or the server has no index (--db)",
     413: "the body or image is over the server's size limits",
     415: "the upload is not a readable image",
     422: "a field is malformed or out of range, a prompt lies outside the image, or a request is over a cap",
@@ -119,6 +154,9 @@ OPERATIONS = {
     ("post", "/v1/images/{image_id}/classify"): ("classify", LabelsDocument, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/images/{image_id}/tag"): ("tag", LabelsDocument, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/images/{image_id}/everything"): ("everything", Document, (400, 401, 404, 413, 422, 501, 503)),
+    ("post", "/v1/embed"): ("embed", Embeddings, (400, 401, 404, 413, 422, 503)),
+    ("post", "/v1/search"): ("search", SearchResult, (400, 401, 404, 413, 422, 503)),
+    ("get", "/v1/index/images/{image_id}"): (None, None, (400, 401, 404, 422, 503)),
     ("get", "/metrics"): (None, None, (422,)),
 }
 
@@ -141,7 +179,7 @@ def openapi_document(app) -> dict:
     comps["Error"] = Error.model_json_schema(ref_template=tmpl)
     for name, model in _bodies(config).items():
         comps[f"{name.capitalize()}Request"] = _ref(model.model_json_schema(ref_template=tmpl), comps)
-    for model in (ImageInfo, Document, LabelsDocument):
+    for model in (ImageInfo, Document, LabelsDocument, Embeddings, SearchResult):
         comps[model.__name__] = _ref(model.model_json_schema(ref_template=tmpl), comps)
     doc["components"]["schemas"].pop("HTTPValidationError", None)
     doc["components"]["schemas"].pop("ValidationError", None)

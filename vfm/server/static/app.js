@@ -402,6 +402,61 @@
     status("exported " + doc.annotations.length + " mask(s)");
   }
 
+  // ------------------------------------------------------------------ search (vfm serve --db)
+  async function indexBlob(imageId) {
+    const headers = {};
+    if (apiKey()) headers["Authorization"] = "Bearer " + apiKey();
+    const resp = await fetch("/v1/index/images/" + imageId, { headers: headers });
+    if (!resp.ok) throw new Error("the index's image " + imageId + " cannot be read (" + resp.status + ")");
+    return resp.blob();
+  }
+
+  function showHits(result) {
+    const box = $("hits");
+    for (const img of box.querySelectorAll("img")) URL.revokeObjectURL(img.src);
+    box.textContent = "";
+    state.hits = result.hits;
+    $("results").hidden = false;
+    $("results-info").textContent = result.hits.length + " of " + result.index.vectors + " · " +
+      (result.timing_ms.embed + result.timing_ms.search).toFixed(0) + " ms";
+    result.hits.forEach((hit) => {
+      const fig = document.createElement("figure");
+      fig.className = "hit";
+      fig.dataset.imageId = hit.image_id;
+      fig.title = hit.file_name + " (score " + hit.score.toFixed(3) + ")";
+      const img = document.createElement("img");
+      img.alt = hit.file_name;
+      const cap = document.createElement("figcaption");
+      cap.textContent = "#" + hit.rank + " " + hit.score.toFixed(3) + " " + (hit.category ? hit.category + " · " : "") + hit.file_name;
+      fig.append(img, cap);
+      box.append(fig);
+      indexBlob(hit.image_id).then((b) => { img.src = URL.createObjectURL(b); }).catch(() => { img.alt = "unreadable"; });
+      fig.addEventListener("click", () => openHit(hit));
+    });
+  }
+
+  async function runSearch(body) {
+    status("searching…");
+    try {
+      const result = await postJson("/v1/search", Object.assign({ k: 24 }, body));
+      showHits(result);
+      status(result.hits.length + " hits for " + (body.text ? "'" + body.text + "'" : "the open image"));
+    } catch (e) {
+      status("search failed: " + e.message, true);
+    }
+  }
+
+  // A hit opens in the segmentation view: its bytes are uploaded like an opened file.
+  async function openHit(hit) {
+    try {
+      const blob = await indexBlob(hit.image_id);
+      const name = hit.file_name.split("/").pop();
+      await openFile(new File([blob], name, { type: blob.type || "image/png" }));
+    } catch (e) {
+      status("cannot open " + hit.file_name + ": " + e.message, true);
+    }
+  }
+
   // ------------------------------------------------------------------ wiring
   function init() {
     $("apikey").value = apiKey();
@@ -429,6 +484,17 @@
     $("clear").addEventListener("click", clearPrompt);
     $("export").addEventListener("click", exportCoco);
     $("text-form").addEventListener("submit", ground);
+    $("search-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const text = $("search").value.trim();
+      if (!text) { status("type what to search for, e.g. a red car", true); return; }
+      runSearch({ text: text });
+    });
+    $("search-image").addEventListener("click", () => {
+      if (!state.image) { status("open an image first, then search for images like it", true); return; }
+      runSearch({ image_id: state.image.id });
+    });
+    $("results-close").addEventListener("click", () => { $("results").hidden = true; });
     window.addEventListener("resize", fitCanvas);
     document.addEventListener("keydown", (e) => {
       if (e.target && e.target.tagName === "INPUT") return;
