@@ -233,7 +233,12 @@ def test_models_task_is_checked_and_lists_only_what_runs(capsys):
     assert all(s.task in FAMILY_TASKS[s.family] for s in list_models())
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert not [r for r in rows if "embedding" in r["description"].lower() or r["task"] == "embed"]
+    # every listed task has a command that runs it (embed: vfm embed / index / search, issue 15)
+    from vfm.cli.main import COMMANDS
+
+    runs = {"segment": "segment", "detect": "detect", "classify": "classify", "semantic": "semantic", "depth": "depth",
+            "embed": "embed"}
+    assert all(runs[t] in COMMANDS for r in rows for t in r["tasks"])
 
 
 def test_cli_help_imports_neither_torch_nor_transformers():

@@ -445,3 +445,20 @@ def test_faiss_file_follows_sqlite(tmp_path):
     assert 5 not in ids[0].tolist()
     assert vectors.choose_kind(vectors.EXACT_MAX) == "flat" and vectors.choose_kind(vectors.EXACT_MAX + 1) == "ivf"
     db.close()
+
+
+def test_coco_polygons_become_masks_and_malformed_coco_is_one_line(tmp_path):
+    from vfm.errors import PromptError
+    from vfm.search.worker import masked_crop, read_coco_objects
+
+    doc = {"images": [{"id": 1, "file_name": "a.png", "width": 40, "height": 30}], "categories": [{"id": 1, "name": "tri"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 20],
+                            "segmentation": [[5, 5, 25, 5, 5, 25]]}]}
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    obj = read_coco_objects(str(tmp_path / "c.json"))["a.png"][0]
+    crop = masked_crop(np.full((30, 40, 3), 200, np.uint8), obj)
+    assert crop.shape == (20, 20, 3) and crop[2, 2, 0] == 200 and crop[18, 18, 0] == 127  # inside / outside the triangle
+    for bad in ("not json", json.dumps({"images": []}), json.dumps({"images": [{"id": 1}], "annotations": [{"image_id": 1}]})):
+        (tmp_path / "b.json").write_text(bad)
+        with pytest.raises(PromptError, match="--objects"):
+            read_coco_objects(str(tmp_path / "b.json"))

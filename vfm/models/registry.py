@@ -312,7 +312,7 @@ def hub_online(timeout: float = 3.0) -> bool:
         try:
             with socket.create_connection((host, port), timeout=timeout):
                 result.append(True)
-        except OSError:
+        except Exception:  # noqa: BLE001 - any failure to connect means offline
             result.append(False)
 
     thread = threading.Thread(target=probe, name="vfm-hub-online", daemon=True)

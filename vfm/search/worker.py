@@ -9,7 +9,8 @@ per item, in order, for :meth:`vfm.search.db.IndexDB.put`::
     {"name", ..., "status": "error", "error": "<one sentence>"}         # unreadable: listed, not fatal
     {"name", ..., "status": "unchanged"}                                # same bytes as indexed: keep
 
-Objects (``config["objects"]``): every annotation of a COCO file (matched by ``file_name``), or the
+Objects (``config["objects"]``): every annotation of a COCO file (matched by ``file_name``; RLE or
+polygon masks, or boxes only), or the
 masks of segment-everything run on the fly. Each object is embedded as its masked crop: the mask's
 (or box's) bounding box cut out, pixels outside the mask set to mid-grey (127), so the vector
 describes the object and not its surroundings.
@@ -134,6 +135,7 @@ def read_coco_objects(path: str) -> dict[str, list[dict]]:
         raise PromptError(f"--objects '{path}' is not a COCO instances file (needs 'images' and 'annotations' lists)")
     try:
         names = {img["id"]: str(img["file_name"]) for img in doc["images"]}
+        sizes = {img["id"]: (img.get("height"), img.get("width")) for img in doc["images"]}
         cats = {c["id"]: str(c["name"]) for c in doc.get("categories", [])}
         out: dict[str, list[dict]] = {}
         for ann in doc["annotations"]:
@@ -147,6 +149,15 @@ def read_coco_objects(path: str) -> dict[str, list[dict]]:
             seg = ann.get("segmentation")
             if isinstance(seg, dict) and "counts" in seg and "size" in seg:
                 item["segmentation"] = seg
+            elif isinstance(seg, list) and seg and all(sizes[ann["image_id"]]):  # polygons -> one RLE
+                from pycocotools import mask as mask_utils
+
+                from vfm.results.rle import encode_rle
+
+                h, w = (int(v) for v in sizes[ann["image_id"]])
+                polys = [[float(v) for v in p] for p in seg if isinstance(p, list) and len(p) >= 6]
+                if polys:
+                    item["segmentation"] = encode_rle(mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polys, h, w))).astype(bool))
             out.setdefault(name, []).append(item)
     except (KeyError, TypeError, ValueError) as exc:
         raise PromptError(f"--objects '{path}' has a malformed image or annotation ({exc!r} missing or wrong)") from None
