@@ -462,3 +462,33 @@ def test_coco_polygons_become_masks_and_malformed_coco_is_one_line(tmp_path):
         (tmp_path / "b.json").write_text(bad)
         with pytest.raises(PromptError, match="--objects"):
             read_coco_objects(str(tmp_path / "b.json"))
+
+
+def test_objects_on_the_fly_from_segment_everything(models, tiny_sam_dir, tmp_path, capsys):
+    """--objects without a file: segment-everything masks (tiny SAM) become object entries with their RLE."""
+    from vfm.engine.tasks import LabelTask, to_result
+    from vfm.io.image import load_image
+
+    src = tmp_path / "imgs"
+    src.mkdir()
+    img = np.zeros((64, 80, 3), np.uint8)
+    img[10:40, 15:50] = (220, 40, 40)
+    img[35:60, 45:75] = (30, 200, 60)
+    Image.fromarray(img).save(src / "shapes.png")
+    db = tmp_path / "db"
+    assert main(["index", str(src), "--model", str(models["clip"]), "--db", str(db), "--objects", "--segmenter",
+                 str(tiny_sam_dir), "--points-per-side", "4", "--pred-iou-thresh", "0", "--stability-score-thresh", "0",
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    task = LabelTask.from_config({"task": "everything", "segmenter": str(tiny_sam_dir), "points_per_side": 4,
+                                  "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "precision": "fp32"})
+    want = to_result(task.fn(load_image(str(src / "shapes.png"))))["annotations"]
+    assert want, "the tiny SAM must find some mask for this test to mean anything"
+    assert doc["vectors"] == 1 + len(want)
+    from vfm.search.db import IndexDB
+
+    d = IndexDB(db)
+    rows = d.db.execute("SELECT bbox, rle FROM entries WHERE kind='object' ORDER BY id").fetchall()
+    d.close()
+    assert [json.loads(b) for b, _ in rows] == [a["bbox"] for a in want]
+    assert [json.loads(r)["counts"] for _, r in rows] == [a["segmentation"]["counts"] for a in want]

@@ -31,6 +31,10 @@ def add_parser(sub) -> None:
                         "masks made on the fly with --segmenter")
     p.add_argument("--segmenter", default="sam-vit-base", help="SAM model for --objects without a file (default sam-vit-base)")
     p.add_argument("--points-per-side", type=int, default=16, help="segment-everything grid for --objects (default 16)")
+    p.add_argument("--pred-iou-thresh", type=float, default=None, metavar="T",
+                   help="--objects without a file: keep masks with predicted IoU above T (default 0.88)")
+    p.add_argument("--stability-score-thresh", type=float, default=None, metavar="T",
+                   help="--objects without a file: keep masks with stability score above T (default 0.95)")
     p.add_argument("--index-kind", default=None, choices=["auto", "flat", "ivf"],
                    help="FAISS index: auto (default: exact up to 200,000 vectors, then IVF), flat (exact), ivf")
     p.add_argument("--workers", type=int, default=1, help="embed in N processes (default 1)")
@@ -59,7 +63,8 @@ def run(args) -> int:
     from vfm.search.indexer import build_index
 
     config = {"model": args.model, "pooling": args.pooling, "precision": args.precision, "objects": args.objects,
-              "segmenter": args.segmenter, "points_per_side": args.points_per_side, "max_pixels": args.max_pixels}
+              "segmenter": args.segmenter, "points_per_side": args.points_per_side, "max_pixels": args.max_pixels,
+              "pred_iou_thresh": args.pred_iou_thresh, "stability_score_thresh": args.stability_score_thresh}
     bar = None
 
     def progress(done, total):

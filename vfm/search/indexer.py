@@ -95,6 +95,9 @@ def build_index(source: str, db_path: str, config: dict[str, Any], *, workers: i
     try:
         db.check_embedder(info)
         objects = config.get("objects") or ""
+        if objects == "everything":  # the masks depend on the segmenter and its options
+            objects = "everything " + json.dumps({k: config.get(k) for k in (
+                "segmenter", "points_per_side", "pred_iou_thresh", "stability_score_thresh")}, sort_keys=True)
         stored_objects = db.get("objects")
         if stored_objects is not None and stored_objects != objects:
             raise VfmError(f"--db '{db_path}' was built with --objects {stored_objects or '(none)'}; "

@@ -44,6 +44,8 @@ class EmbedWork:
 
             self.objects = LabelTask.from_config({"task": "everything", "segmenter": config["segmenter"],
                                                   "points_per_side": config.get("points_per_side") or 16,
+                                                  "pred_iou_thresh": config.get("pred_iou_thresh"),
+                                                  "stability_score_thresh": config.get("stability_score_thresh"),
                                                   "precision": config.get("precision") or "auto"}, device=device)
         elif objects:
             self.coco = read_coco_objects(objects)
