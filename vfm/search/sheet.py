@@ -47,8 +47,9 @@ def _thumb(hit: dict[str, Any]) -> Image.Image:
                                       width=max(1, int(max(img.size) / 96)))
     else:
         img = Image.fromarray(pixels)
-    img.thumbnail((CELL, CELL))
-    return img
+    scale = (CELL - 8) / max(img.size)  # fit the cell with a margin: shrink large images, enlarge small crops (pixels kept sharp)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.NEAREST)
 
 
 def _erode(mask: np.ndarray) -> np.ndarray:
