@@ -1,8 +1,10 @@
-"""`vfm label SOURCE --classes "person, forklift" --out OUT [--task ground|detect|everything|tag|semantic] ...`
+"""`vfm label SOURCE --classes "person, forklift" --out OUT [--task ground|detect|everything|tag|semantic|instance] ...`
 
 Labels a whole folder (recursive), a text file listing image paths, or a glob, into datasets in OUT:
 COCO (coco.json), YOLO (yolo/), Label Studio (labelstudio.json), PNG masks (masks/) and semantic
-label maps (semantic/: with --task semantic, every pixel a class of --semantic-model). State is
+label maps (semantic/: with --task semantic, every pixel a class of --semantic-model). --task instance
+labels every object of a closed-set instance checkpoint (--semantic-model, default mask2former-coco-instance;
+--classes keeps some of its classes, --box-threshold is its score threshold). State is
 kept in OUT/state.sqlite: rerun the same command after a crash or kill to finish the rest; the
 datasets are rewritten from the store at the end of every run. Unreadable images are listed in
 OUT/errors.jsonl and counted; the exit code is 0 when the run completed.
@@ -24,7 +26,7 @@ OUTPUTS = ("coco.json", "coco_train.json", "coco_val.json", "coco_test.json", "l
 
 
 def add_parser(sub) -> None:
-    from vfm.engine.tasks import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER, DEFAULT_SEMANTIC_MODEL, TASKS
+    from vfm.engine.tasks import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_INSTANCE_MODEL, DEFAULT_SEGMENTER, DEFAULT_SEMANTIC_MODEL, TASKS
 
     p = sub.add_parser("label", help="auto-label a folder into COCO / YOLO / Label Studio / PNG datasets (resumable)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,8 +40,9 @@ def add_parser(sub) -> None:
     p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector for ground/detect (default {DEFAULT_DETECTOR})")
     p.add_argument("--segmenter", default=DEFAULT_SEGMENTER, help=f"segmenter for ground/everything (default {DEFAULT_SEGMENTER})")
     p.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"CLIP/SigLIP for tag/everything labels (default {DEFAULT_CLASSIFIER})")
-    p.add_argument("--semantic-model", default=DEFAULT_SEMANTIC_MODEL, metavar="M",
-                   help=f"--task semantic: the closed-set segmenter whose classes label every pixel (default {DEFAULT_SEMANTIC_MODEL})")
+    p.add_argument("--semantic-model", default=None, metavar="M",
+                   help=f"--task semantic: the closed-set segmenter whose classes label every pixel (default {DEFAULT_SEMANTIC_MODEL}); "
+                        f"--task instance: the instance checkpoint (default {DEFAULT_INSTANCE_MODEL})")
     p.add_argument("--box-threshold", type=float, default=None, metavar="T", help="detector box threshold 0..1")
     p.add_argument("--text-threshold", type=float, default=None, metavar="T", help="Grounding DINO text threshold 0..1")
     p.add_argument("--tag-threshold", type=float, default=None, metavar="T", help="tag score threshold 0..1 (--task tag)")
@@ -81,7 +84,7 @@ def parse_formats(text: str) -> list[str]:
 
 def build_config(args) -> dict:
     from vfm.cli.label_opts import label_classes
-    from vfm.engine.tasks import check_config
+    from vfm.engine.tasks import DEFAULT_INSTANCE_MODEL, DEFAULT_SEMANTIC_MODEL, check_config
     from vfm.tasks.thresholds import check_threshold
 
     for name in ("box_threshold", "text_threshold", "tag_threshold"):
@@ -104,7 +107,8 @@ def build_config(args) -> dict:
         "points_per_side": args.points_per_side if task == "everything" else None,
         "pred_iou_thresh": args.pred_iou_thresh if task == "everything" else None,
         "stability_score_thresh": args.stability_score_thresh if task == "everything" else None,
-        "semantic_model": args.semantic_model if task == "semantic" else None,
+        "semantic_model": (args.semantic_model or (DEFAULT_SEMANTIC_MODEL if task == "semantic" else DEFAULT_INSTANCE_MODEL))
+                          if task in ("semantic", "instance") else None,
         "precision": args.precision, "max_pixels": args.max_pixels,
     }
     check_config(config)
@@ -112,6 +116,8 @@ def build_config(args) -> dict:
 
 
 def check_formats(formats: list[str], task: str) -> None:
+    if task == "instance" and "semantic" in formats:
+        raise PromptError("--task instance makes object masks, not a class for every pixel; use --task semantic for --format semantic")
     if task == "tag" and {"yolo", "masks"} & set(formats):
         raise PromptError("--task tag makes image-level tags; write them with --format coco,labelstudio")
     if task == "detect" and {"masks", "semantic"} & set(formats):

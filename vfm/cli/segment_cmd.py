@@ -2,6 +2,10 @@
 
 All points and the first box form one prompt; each further box is its own prompt with the same
 points. Without --multimask one mask per prompt; with it SAM's three masks per prompt.
+
+`vfm segment IMAGE... --task instance [--model M] [--classes "person, car"]`: no prompts; every object
+of a closed-set instance checkpoint (Mask2Former, OneFormer, EoMT; default mask2former-coco-instance)
+with its class and score, transformers' post-processing.
 """
 
 from __future__ import annotations
@@ -14,13 +18,19 @@ from vfm.cli.common import add_output_options, add_runtime_options, out_dir, par
 from vfm.errors import PromptError
 
 DEFAULT_SEGMENTER = "sam-vit-base"
+DEFAULT_INSTANCE_MODEL = "mask2former-coco-instance"
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("segment", help="masks from points, boxes, scribbles or a mask (SAM, SAM-HQ, SAM 2)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("image", help="image file (JPEG, PNG, WebP, TIFF, BMP, GIF)")
-    p.add_argument("--model", default=DEFAULT_SEGMENTER, help=f"alias, hub id or local directory (default {DEFAULT_SEGMENTER})")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image file (JPEG, PNG, WebP, TIFF, BMP, GIF); with --task instance also several, folders or globs")
+    p.add_argument("--task", choices=("prompt", "instance"), default="prompt",
+                   help="prompt (default): masks for the given points/boxes; instance: every object of a closed-set "
+                        "instance checkpoint, no prompts")
+    p.add_argument("--model", default=None, help=f"alias, hub id or local directory (default {DEFAULT_SEGMENTER}; "
+                                                 f"--task instance: {DEFAULT_INSTANCE_MODEL})")
     p.add_argument("--point", action="append", default=[], metavar="X,Y[,LABEL]",
                    help="a point in image pixels; LABEL 1 (default) positive, 0 negative; repeatable")
     p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1", help="a box in image pixels (XYXY); repeatable")
@@ -29,6 +39,14 @@ def add_parser(sub) -> None:
     p.add_argument("--mask-input", metavar="PNG", default=None,
                    help="a binary mask (PNG the size of the image) to refine, e.g. a previous answer")
     p.add_argument("--multimask", action="store_true", help="three masks per prompt with predicted-IoU scores")
+    g = p.add_argument_group("--task instance")
+    g.add_argument("--classes", default=None, help='keep only these of the model\'s classes, e.g. "person, car"')
+    g.add_argument("--threshold", type=float, default=None, metavar="T",
+                   help="keep instances scoring at least T (default: the processor's, 0.5; EoMT 0.8)")
+    g.add_argument("--mask-threshold", type=float, default=None, metavar="T",
+                   help="OneFormer: mask probability above which a pixel belongs to an instance (default 0.5)")
+    g.add_argument("--overlap-threshold", type=float, default=None, metavar="T",
+                   help="Mask2Former/OneFormer: drop instances keeping less than T of their mask (default 0.8)")
     add_runtime_options(p)
     add_output_options(p)
     p.set_defaults(func=run)
@@ -78,6 +96,20 @@ def build_prompts(args, image_size: tuple[int, int]):
 
 
 def run(args) -> int:
+    if args.task == "instance":
+        from vfm.cli.instance_run import run_instance
+
+        return run_instance(args, DEFAULT_INSTANCE_MODEL)
+    prompt_flags = [f for f, v in (("--classes", args.classes), ("--threshold", args.threshold),
+                                   ("--mask-threshold", args.mask_threshold), ("--overlap-threshold", args.overlap_threshold))
+                    if v is not None]
+    if prompt_flags:
+        raise PromptError(f"{prompt_flags[0]} is an option of --task instance; prompted segmentation takes "
+                          "--point/--box/--scribble/--mask-input")
+    if len(args.images) != 1:
+        raise PromptError(f"prompted segmentation takes one image ({len(args.images)} given): the prompts are its pixels")
+    args.image = args.images[0]
+    args.model = args.model or DEFAULT_SEGMENTER
     from vfm.formats.coco import instances_to_document
     from vfm.io.image import load_image
     from vfm.tasks.segment import Segmenter

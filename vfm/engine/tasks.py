@@ -17,11 +17,12 @@ from typing import Any
 
 from vfm.errors import PromptError, VfmError
 
-TASKS = ("ground", "detect", "everything", "tag", "semantic")
+TASKS = ("ground", "detect", "everything", "tag", "semantic", "instance")
 DEFAULT_DETECTOR = "grounding-dino-tiny"
 DEFAULT_SEGMENTER = "sam-vit-base"
 DEFAULT_CLASSIFIER = "clip-vit-base-32"
 DEFAULT_SEMANTIC_MODEL = "segformer-b0-ade"
+DEFAULT_INSTANCE_MODEL = "mask2former-coco-instance"
 
 #: Options that change results: stored in OUT and compared on every rerun.
 CONFIG_KEYS = ("source", "task", "classes", "detector", "segmenter", "classifier", "box_threshold",
@@ -36,7 +37,7 @@ def categories_for(config: dict[str, Any]) -> list[str]:
     """
     if config["task"] == "tag":
         return []
-    if config["task"] == "semantic":
+    if config["task"] == "semantic" or (config["task"] == "instance" and not config.get("classes")):
         return semantic_classes(config["semantic_model"])
     if config["task"] == "everything" and not config.get("classes"):
         return ["object"]
@@ -121,6 +122,15 @@ class LabelTask:
                     return labeler.label(image, masks, classes)
                 masks.class_names = ["object"] * len(masks)
                 return masks
+        elif task == "instance":
+            from vfm.tasks.closed_classes import keep_classes, select_classes
+            from vfm.tasks.semantic import SemanticModel
+
+            model = SemanticModel.load(config["semantic_model"], device=device, precision=precision)
+            selected = select_classes(model.class_names, classes, config["semantic_model"], task="segments")
+
+            def fn(image):
+                return keep_classes(model.instances(image, threshold=config.get("box_threshold")), selected)
         elif task == "semantic":
             from vfm.tasks.semantic import SemanticModel
 

@@ -102,6 +102,11 @@ register_alias("oneformer-ade", "shi-labs/oneformer_ade20k_swin_large", "oneform
 register_alias("oneformer-coco", "shi-labs/oneformer_coco_swin_large", "oneformer", "semantic", "OneFormer Swin-L, COCO 133 classes")
 register_alias("mask2former-cityscapes", "facebook/mask2former-swin-large-cityscapes-semantic", "mask2former", "semantic", "Mask2Former Swin-L, Cityscapes 19 classes")
 register_alias("oneformer-cityscapes", "shi-labs/oneformer_cityscapes_swin_large", "oneformer", "semantic", "OneFormer Swin-L, Cityscapes 19 classes")
+register_alias("mask2former-coco-instance", "facebook/mask2former-swin-large-coco-instance", "mask2former", "semantic", "Mask2Former Swin-L, COCO instance 80 classes (vfm segment --task instance)")
+register_alias("eomt-ade", "tue-mps/ade20k_semantic_eomt_large_512", "eomt", "semantic", "EoMT ViT-L (DINOv2), ADE20K 150 classes, sliding window")
+register_alias("eomt-cityscapes", "tue-mps/cityscapes_semantic_eomt_large_1024", "eomt", "semantic", "EoMT ViT-L (DINOv2), Cityscapes 19 classes, sliding window")
+register_alias("eomt-coco-panoptic", "tue-mps/coco_panoptic_eomt_large_640", "eomt", "semantic", "EoMT ViT-L (DINOv2), COCO panoptic 133 classes")
+register_alias("eomt-coco-instance", "tue-mps/coco_instance_eomt_large_640", "eomt", "semantic", "EoMT ViT-L (DINOv2), COCO instance 80 classes")
 register_alias("segformer-b0-ade", "nvidia/segformer-b0-finetuned-ade-512-512", "segformer", "semantic", "SegFormer MiT-b0 (3.8M), ADE20K 150 classes (vfm semantic)")
 register_alias("segformer-b5-ade", "nvidia/segformer-b5-finetuned-ade-640-640", "segformer", "semantic", "SegFormer MiT-b5 (85M), ADE20K 150 classes (vfm semantic)")
 register_alias("segformer-b5-cityscapes", "nvidia/segformer-b5-finetuned-cityscapes-1024-1024", "segformer", "semantic", "SegFormer MiT-b5, Cityscapes 19 classes (vfm semantic)")
@@ -135,6 +140,8 @@ MODEL_TYPE_FAMILY: dict[str, str] = {
     "dinov3_vit": "dinov3",
     "mask2former": "mask2former",
     "oneformer": "oneformer",
+    "eomt": "eomt",
+    "eomt_dinov3": "eomt",
     "segformer": "segformer",
     "upernet": "upernet",
     "detr": "detr",
@@ -252,6 +259,7 @@ FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "dinov3": ("embed",),
     "mask2former": ("semantic",),
     "oneformer": ("semantic",),
+    "eomt": ("semantic",),
     "segformer": ("semantic",),
     "upernet": ("semantic",),
     "image-classifier": ("classify",),

@@ -25,6 +25,7 @@ import torch
 from vfm.errors import PromptError
 from vfm.io.image import ImageSource, LoadedImage, load_image
 from vfm.results.instances import Instances
+from vfm.tasks.closed_classes import keep_classes, select_classes
 from vfm.runtime import autocast
 
 CLOSED_SET_FAMILIES = ("detr", "conditional-detr", "deformable-detr", "rt-detr", "rt-detr-v2", "d-fine")
@@ -60,21 +61,6 @@ class ClosedSetDetector:
         processor = load_processor(AutoImageProcessor, resolved)
         return cls(model, processor, resolved.family, dev, dtype, name=name)
 
-    def _select(self, classes) -> tuple[object, np.ndarray] | None:
-        """(ontology, model class index of each prompt) for a class filter, or None."""
-        if classes is None:
-            return None
-        from vfm.tasks.ontology import Ontology
-
-        onto = Ontology.parse(classes)
-        lookup = {n.lower(): i for i, n in reversed(list(enumerate(self.class_names)))}
-        missing = [p for p in onto.prompts if p.lower() not in lookup]
-        if missing:
-            known = ", ".join(n for n in self.class_names if n != "N/A")
-            raise PromptError(f"model '{self.name}' has no class '{missing[0]}'; it detects a fixed set: {known[:300]}"
-                              f"{'...' if len(known) > 300 else ''} (open-vocabulary names need grounding-dino or owlv2)")
-        return onto, np.array([lookup[p.lower()] for p in onto.prompts], dtype=np.int64)
-
     @torch.inference_mode()
     def detect(self, image: ImageSource | LoadedImage | np.ndarray, classes: str | Iterable[str] | None = None,
                box_threshold: float | None = None, text_threshold: float | None = None,
@@ -91,7 +77,7 @@ class ClosedSetDetector:
         threshold = DEFAULT_THRESHOLD if threshold is None else threshold
         if max_detections is not None and (not isinstance(max_detections, (int, np.integer)) or max_detections < 1):
             raise PromptError(f"max_detections {max_detections!r} must be a whole number >= 1")
-        selected = self._select(classes)
+        selected = select_classes(self.class_names, classes, self.name)
         if isinstance(image, np.ndarray):
             pixels = image
         else:
@@ -109,16 +95,8 @@ class ClosedSetDetector:
         labels = post["labels"].cpu().numpy().astype(np.int64)
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-        if selected is None:
-            ids, names = labels, [self.class_names[i] for i in labels]
-        else:
-            onto, model_ids = selected
-            keep = np.isin(labels, model_ids)
-            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-            prompt_of = {int(m): p for p, m in enumerate(model_ids)}
-            ids = onto.class_ids([prompt_of[int(i)] for i in labels]) if len(labels) else np.zeros(0, np.int64)
-            names = [onto.classes[i] for i in ids]
-        res = Instances(image_size=(h, w), xyxy=boxes, scores=scores, class_ids=ids, class_names=names)
+        res = keep_classes(Instances(image_size=(h, w), xyxy=boxes, scores=scores, class_ids=labels,
+                                     class_names=[self.class_names[i] for i in labels]), selected)
         if max_detections is not None:
             res = res[np.argsort(-res.scores, kind="stable")[: int(max_detections)]]
         return res

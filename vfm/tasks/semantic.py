@@ -1,8 +1,9 @@
 """Closed-set dense segmentation: semantic maps and panoptic segments, with transformers' post-processing.
 
-    model = SemanticModel.load("segformer-b0-ade")      # Mask2Former, OneFormer, SegFormer, UperNet
+    model = SemanticModel.load("segformer-b0-ade")      # Mask2Former, OneFormer, EoMT, SegFormer, UperNet
     sem = model.semantic("street.jpg")                   # SemanticMap: a class index per pixel
-    pan = model.panoptic("street.jpg")                   # Instances: one mask per segment (Mask2Former/OneFormer)
+    pan = model.panoptic("street.jpg")                   # Instances: one mask per segment (Mask2Former/OneFormer/EoMT)
+    ins = model.instances("street.jpg")                  # Instances: one mask per object (instance checkpoints)
 
 The numbers are those of transformers: the checkpoint's image processor, the model, and the
 processor's ``post_process_semantic_segmentation`` / ``post_process_panoptic_segmentation`` with the
@@ -22,9 +23,10 @@ from vfm.results.instances import Instances
 from vfm.results.semantic import SemanticMap
 from vfm.runtime import autocast
 
-UNIVERSAL = ("mask2former", "oneformer")  # query-based: semantic, panoptic (and instance) from one head
+UNIVERSAL = ("mask2former", "oneformer", "eomt")  # query-based: semantic, panoptic and instance from one head
 DENSE = ("segformer", "upernet")  # per-pixel logits: semantic only
-PANOPTIC_ALIASES = "mask2former-coco-panoptic, oneformer-coco"
+PANOPTIC_ALIASES = "mask2former-coco-panoptic, oneformer-coco, eomt-coco-panoptic"
+INSTANCE_ALIASES = "mask2former-coco-instance, oneformer-coco, eomt-coco-instance"
 
 
 class SemanticModel:
@@ -67,7 +69,10 @@ class SemanticModel:
 
         kwargs = {"task_inputs": [task]} if self.family == "oneformer" else {}
         enc = self.processor(images=[Image.fromarray(pixels)], return_tensors="pt", **kwargs)
+        offsets = enc.get("patch_offsets")  # EoMT's sliding-window crops: a list of tensors, merged by the processor
         enc = {k: v.to(self.device) for k, v in enc.items() if isinstance(v, torch.Tensor)}
+        if offsets:
+            enc["patch_offsets"] = offsets
         with torch.inference_mode(), autocast(self.device, self.dtype):
             out = self.model(**enc)
         for key in ("logits", "class_queries_logits", "masks_queries_logits"):
@@ -114,6 +119,43 @@ class SemanticModel:
             class_ids=ids, class_names=[self.class_names[i] for i in ids],
             data={"segment_ids": np.array([int(info["id"]) for info in infos], dtype=np.int64),
                   "isthing": np.array([things is None or int(i) in things for i in ids], dtype=bool)},
+        )
+
+    def instances(self, image: ImageSource | LoadedImage, threshold: float | None = None,
+                  mask_threshold: float | None = None, overlap_mask_area_threshold: float | None = None) -> Instances:
+        """Instance segmentation: one mask per object, with transformers' ``post_process_instance_segmentation``.
+
+        Thresholds left at None are the processor's defaults (Mask2Former/OneFormer 0.5, EoMT 0.8 for
+        the score; EoMT and Mask2Former binarise mask logits at 0 and take no mask threshold).
+        Mask2Former returns one binary map per instance (masks may overlap); OneFormer and EoMT return
+        a segment map, so their masks do not overlap. ``scores`` are transformers' (class probability
+        times mean mask probability), ``class_ids`` index :attr:`class_names`.
+        """
+        if self.family not in UNIVERSAL:
+            raise ModelError(f"model '{self.name}' ({self.family}) makes semantic maps only; instance masks need a "
+                             f"Mask2Former, OneFormer or EoMT instance checkpoint ({INSTANCE_ALIASES})", model_name=self.name)
+        loaded = image if isinstance(image, LoadedImage) else load_image(image)
+        h, w = loaded.height, loaded.width
+        out = self._forward(loaded.pixels, "instance")
+        kw = {"threshold": threshold}
+        if self.family == "oneformer":
+            kw.update(task_type="instance", mask_threshold=mask_threshold, overlap_mask_area_threshold=overlap_mask_area_threshold)
+        elif self.family == "mask2former":
+            kw.update(return_binary_maps=True, overlap_mask_area_threshold=overlap_mask_area_threshold)
+        kw = {k: v for k, v in kw.items() if v is not None}
+        result = self.processor.post_process_instance_segmentation(out, target_sizes=[(h, w)], **kw)[0]
+        infos = result["segments_info"]
+        if not infos:
+            empty = Instances.empty((h, w))
+            empty.class_ids, empty.class_names = np.zeros(0, np.int64), []
+            return empty
+        seg = result["segmentation"].cpu().numpy()
+        masks = seg > 0.5 if seg.ndim == 3 else np.stack([seg == info["id"] for info in infos])
+        ids = np.array([int(info["label_id"]) for info in infos], dtype=np.int64)
+        keep = masks.reshape(len(masks), -1).any(1)  # a segment-map instance wholly covered by later ones has no pixels
+        return Instances.from_masks(
+            masks[keep], np.array([float(info["score"]) for info in infos], dtype=np.float32)[keep],
+            class_ids=ids[keep], class_names=[self.class_names[i] for i in ids[keep]],
         )
 
     def _thing_ids(self) -> set[int] | None:

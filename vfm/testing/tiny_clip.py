@@ -13,6 +13,8 @@ word-level tokenizer (lower-cased, ``</s>`` appended) saved as a fast tokenizer.
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import torch
@@ -211,11 +213,12 @@ def build_oneformer(out_dir: str | Path, *, seed: int = 0, labels=SEMANTIC_LABEL
     model = OneFormerForUniversalSegmentation(config).eval()
     _reinit(model, seed, std=0.05)
     model.save_pretrained(out)
-    metadata = {str(i): name for i, name in enumerate(labels)}
-    metadata["thing_ids"] = list(range(len(labels)))
+    # The class-info file real checkpoints name (coco_panoptic.json in shi-labs/oneformer_demo), here beside
+    # the weights: transformers builds the metadata (thing_ids) from it, and its instance post-processing reads it.
+    (out / "class_info.json").write_text(json.dumps({str(i): {"name": name, "isthing": 1} for i, name in enumerate(labels)}))
     image_processor = OneFormerImageProcessor(
         size={"shortest_edge": shortest_edge, "longest_edge": shortest_edge * 3 // 2}, ignore_index=255,
-        do_reduce_labels=False, num_text=num_queries, metadata=metadata, class_info_file=None,
+        do_reduce_labels=False, num_text=num_queries, class_info_file="class_info.json", repo_path=str(out),
     )
     OneFormerProcessor(image_processor=image_processor, tokenizer=tokenizer, max_seq_length=text_length,
                        task_seq_length=text_length).save_pretrained(out)

@@ -56,3 +56,26 @@ def build_upernet(out_dir: str | Path, *, seed: int = 0, labels=SEMANTIC_LABELS,
     model.save_pretrained(out)
     SegformerImageProcessor(size={"height": size, "width": size}, do_reduce_labels=False).save_pretrained(out)
     return out
+
+
+def build_eomt(out_dir: str | Path, *, seed: int = 0, labels=SEMANTIC_LABELS, size: int = 64, num_queries: int = 8,
+               split: bool = False) -> Path:
+    """EoMT (a plain ViT whose last blocks also carry the mask queries), processor as tue-mps' checkpoints:
+    the shortest edge resized to ``size`` and padded to a square, or with ``split`` cut into square
+    crops whose logits are merged back (the sliding window of the semantic checkpoints)."""
+    from transformers import EomtConfig, EomtForUniversalSegmentation, EomtImageProcessor
+
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    config = EomtConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, num_blocks=1, num_queries=num_queries,
+                        num_register_tokens=2, image_size=size, patch_size=8, num_upscale_blocks=2, **_labels(labels))
+    model = EomtForUniversalSegmentation(config).eval()
+    _reinit(model, seed, std=0.2)
+    with torch.no_grad():  # norms at identity, or the random masks collapse to one class
+        for name, param in model.named_parameters():
+            if "norm" in name.split(".")[-2].lower():
+                param.fill_(1.0 if name.endswith("weight") else 0.0)
+    model.save_pretrained(out)
+    resize = {"shortest_edge": size} if split else {"shortest_edge": size, "longest_edge": size}
+    EomtImageProcessor(size=resize, do_split_image=split, do_pad=not split).save_pretrained(out)
+    return out
