@@ -1,6 +1,7 @@
 """`vfm eval --gt GT.json --pred PRED.json [--iou-type segm|bbox]`: the COCO AP table;
 `vfm eval --task depth --gt GT_DIR --pred PRED_DIR [--align auto|none|median|lstsq]`: AbsRel, RMSE, δ;
-`vfm eval --task semantic --gt GT_DIR --pred PRED_DIR --classes FILE`: mIoU, pixel accuracy, per-class IoU.
+`vfm eval --task semantic --gt GT_DIR --pred PRED_DIR --classes FILE`: mIoU, pixel accuracy, per-class IoU;
+`vfm eval --task bev --gt KITTI_LABELS --pred DIR`: BEV and 3D AP (R40) at IoU 0.5 and 0.7 per class.
 
 Categories are matched by name, images by file_name (or id). PRED may be a COCO dataset (as `vfm
 label` writes), the --json output of vfm detect / ground / everything (one document, or one per line
@@ -12,6 +13,9 @@ ground truth by a least-squares scale and shift on inverse depth (--align auto);
 
 Semantic: label PNGs (class index per pixel, 255 = ignore) paired by name; one confusion matrix
 over all pixels, classes absent from both GT and predictions left out of the mean; docs/dense.md.
+
+BEV: KITTI label files paired by name (GT_DIR/000123.txt with PRED_DIR/000123.txt, as vfm lidar3d
+--out writes), or two files; every class of the ground truth but DontCare; docs/dense.md.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import argparse
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="COCO AP of predictions against ground truth (categories matched by name)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=["coco", "depth", "semantic"], default="coco",
-                   help="coco (instances: AP, default), depth (depth maps: AbsRel, RMSE, δ) or semantic (label maps: mIoU)")
+    p.add_argument("--task", choices=["coco", "depth", "semantic", "bev"], default="coco",
+                   help="coco (instances: AP, default), depth (depth maps: AbsRel, RMSE, δ), semantic (label maps: mIoU) "
+                        "or bev (KITTI 3D boxes: BEV and 3D AP)")
     p.add_argument("--gt", required=True, metavar="GT", help="ground truth: a COCO dataset, or (depth) a folder of maps")
     p.add_argument("--pred", required=True, metavar="PRED",
                    help="predictions: a COCO dataset, vfm's single-image --json documents or a results list; "
@@ -54,6 +59,8 @@ def run(args) -> int:
         return run_depth(args)
     if args.task == "semantic":
         return run_semantic(args)
+    if args.task == "bev":
+        return run_bev(args)
     from vfm.eval import STAT_NAMES, evaluate
 
     res = evaluate(args.gt, args.pred, iou_type=args.iou_type)
@@ -108,4 +115,23 @@ def run_semantic(args) -> int:
           f"mean accuracy {res.mean_accuracy:.4f}")
     for name, iou in res.per_class_iou.items():
         print(f"  {name:<24} {iou:.4f}" if iou is not None else f"  {name:<24} n/a (absent from GT and predictions)")
+    return 0
+
+
+def run_bev(args) -> int:
+    import json
+
+    from vfm.eval_bev import evaluate_bev
+
+    res = evaluate_bev(args.gt, args.pred)
+    if args.json:
+        print(json.dumps({"task": "bev", **res.to_json()}))
+        return 0
+    print(f"BEV / 3D AP (R40) on {res.frames} frame(s)")
+    print(f"  {'class':<12} {'gt':>5} {'dets':>6}  BEV@0.5  BEV@0.7   3D@0.5   3D@0.7")
+    for name, e in res.per_class.items():
+        print(f"  {name:<12} {e['gt']:>5} {e['detections']:>6}  {e['bev']['0.5']:.4f}   {e['bev']['0.7']:.4f}   "
+              f"{e['3d']['0.5']:.4f}   {e['3d']['0.7']:.4f}")
+    if res.unmatched_predictions:
+        print(f"{len(res.unmatched_predictions)} prediction file(s) have no ground truth and were left out")
     return 0

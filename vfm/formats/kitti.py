@@ -10,7 +10,7 @@ occlusion are written as 0, the 2D box as 0 0 0 0 without ``P2``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,8 @@ class LabelError(VfmError):
 
 @dataclass(frozen=True)
 class Calib:
-    tr_velo_to_cam: np.ndarray = DEFAULT_TR  # 3 x 4
-    r0_rect: np.ndarray = np.eye(3)
+    tr_velo_to_cam: np.ndarray = field(default_factory=DEFAULT_TR.copy)  # 3 x 4
+    r0_rect: np.ndarray = field(default_factory=lambda: np.eye(3))
     p2: np.ndarray | None = None  # 3 x 4
 
     @property
@@ -127,7 +127,11 @@ def format_line(rec: dict, *, score: bool = True) -> str:
 
 
 def write_labels(path: str | Path, records: list[dict]) -> None:
-    Path(path).write_text("".join(format_line(r) + "\n" for r in records), encoding="utf-8")
+    """Write a label file whole or not at all (a temporary file renamed into place)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(format_line(r) + "\n" for r in records), encoding="utf-8")
+    tmp.replace(path)
 
 
 def read_labels(path: str | Path) -> list[dict]:

@@ -65,6 +65,9 @@ def min_area_rectangle(xy: np.ndarray) -> tuple[np.ndarray, float, float, float]
 
     shapely's minimum rotated rectangle (rotating calipers on the convex hull); length is the longer side.
     """
+    from vfm.errors import require
+
+    require("shapely", "lidar")
     from shapely.geometry import MultiPoint
 
     rect = MultiPoint(np.asarray(xy, np.float64)).minimum_rotated_rectangle
@@ -90,6 +93,9 @@ def wrap_half_pi(angle):
 
 def polygon_iou(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """(intersection area, union area) of two convex polygons given as K x 2 corners."""
+    from vfm.errors import require
+
+    require("shapely", "lidar")
     from shapely.geometry import Polygon
 
     pa, pb = Polygon(a), Polygon(b)
@@ -112,13 +118,16 @@ def iou_3d(a_corners, a_z: np.ndarray, b_corners, b_z: np.ndarray) -> np.ndarray
     out = np.zeros((len(a_corners), len(b_corners)))
     for i, a in enumerate(a_corners):
         for j, b in enumerate(b_corners):
-            inter, _ = polygon_iou(a, b)
+            inter, union = polygon_iou(a, b)
+            area_a, area_b = _area(a), _area(b)
             dz = max(0.0, min(a_z[i, 1], b_z[j, 1]) - max(a_z[i, 0], b_z[j, 0]))
-            from shapely.geometry import Polygon
-
-            vol_a = Polygon(a).area * (a_z[i, 1] - a_z[i, 0])
-            vol_b = Polygon(b).area * (b_z[j, 1] - b_z[j, 0])
             inter3 = inter * dz
-            union = vol_a + vol_b - inter3
-            out[i, j] = inter3 / union if union > 0 else 0.0
+            union3 = area_a * (a_z[i, 1] - a_z[i, 0]) + area_b * (b_z[j, 1] - b_z[j, 0]) - inter3
+            out[i, j] = inter3 / union3 if union3 > 0 else 0.0
     return out
+
+
+def _area(corners: np.ndarray) -> float:
+    """Shoelace area of a simple polygon."""
+    x, y = corners[:, 0], corners[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)

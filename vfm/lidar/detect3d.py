@@ -17,7 +17,8 @@ The steps (Zhang et al. 2023, "SAM3D: Zero-Shot 3D Object Detection via Segment 
    not grow the box), the bottom on the ground plane under its centre (the lowest point where no
    plane was found or a point is lower).
 5. Name each box by the size priors (vfm.lidar.priors), drop those no requested class holds and
-   those with fewer than ``min_points`` points, and suppress boxes overlapping a better-scored one
+   those with fewer than ``min_points`` points or a footprint over ``max_area`` m² (SAM3D's area
+   filter: walls, kerbs, several objects in one mask), and suppress boxes overlapping a better-scored one
    by more than ``nms_iou`` in BEV (SAM masks an object at several granularities).
 
 A box's score is its mask's score (SAM's predicted IoU for segment-everything).
@@ -51,13 +52,15 @@ class Lidar3DResult:
 
 class Lidar3D:
     def __init__(self, segment: Callable[[np.ndarray], object], grid: BEVGrid | None = None, *, dilate: int = 1,
-                 ground_threshold: float = 0.2, min_points: int = 5, nms_iou: float = 0.5, name: str = ""):
+                 ground_threshold: float = 0.2, min_points: int = 5, nms_iou: float = 0.5, max_area: float = 80.0,
+                 name: str = ""):
         if dilate < 0 or min_points < 1 or not 0 <= nms_iou <= 1 or not ground_threshold >= 0:
             raise PromptError("lidar3d: --dilate >= 0, --min-points >= 1, --nms-iou in 0..1 and "
                               "--ground-threshold >= 0 are required")
         self.segment = segment
         self.grid = grid or BEVGrid()
         self.dilate, self.ground_threshold, self.min_points, self.nms_iou = dilate, ground_threshold, min_points, nms_iou
+        self.max_area = max_area
         self.name = name
 
     @classmethod
@@ -104,6 +107,8 @@ class Lidar3D:
             if box is None:
                 continue
             centre, size, yaw = box
+            if size[0] * size[1] > self.max_area:  # a mask of the road side, a wall, several objects
+                continue
             cls_name = classify_size(*size, wanted)
             if cls_name is None:
                 continue
