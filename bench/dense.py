@@ -1,6 +1,6 @@
 """Per-image time of the dense and closed-set tasks on real-sized random-weight models.
 
-    python bench/dense.py [--reps 3] [--size 1280x960] [--threads 2]
+    python bench/dense.py [--reps 3] [--size 1280x960] [--threads 2] [--only instance,eomt,lidar3d]
 
 Each model is built at the size of its public checkpoint (the config only; weights random, as no
 weights can be downloaded here), saved with the checkpoint's processor settings, and loaded through
@@ -10,6 +10,9 @@ the same vfm path a hub id takes:
   semantic  SegFormer-b0 ADE20K (512x512)                                   SemanticModel.semantic
   semantic  Mask2Former Swin-T ADE20K (384 short side)                      SemanticModel.semantic
   panoptic  Mask2Former Swin-T COCO panoptic (384 short side)               SemanticModel.panoptic
+  instance  Mask2Former Swin-T COCO instance (384 short side)               SemanticModel.instances
+  semantic  EoMT ViT-L ADE20K (512 crops, sliding window)                   SemanticModel.semantic
+  lidar3d   SAM ViT-B on a 600x600 BEV picture of a synthetic scan          Lidar3D.detect (16x16 points)
   detect    RT-DETR v2 R50 COCO (640x640)                                   Detector.detect (closed set)
   classify  ViT-B/16 ImageNet-1k (224)                                      ImageClassifier.classify
 
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
 
-from _common import bench_image, median
+from _common import bench_image, median, vit_b_checkpoint
 
 IMAGENET = dict(image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
 
@@ -62,6 +65,19 @@ def build(root: Path) -> dict[str, tuple[str, Path]]:
         t.Mask2FormerForUniversalSegmentation(t.Mask2FormerConfig(
             use_timm_backbone=False, id2label=labels, label2id={v: k for k, v in labels.items()})).save_pretrained(d)
         t.Mask2FormerImageProcessor(size={"shortest_edge": 384, "longest_edge": 1536}, ignore_index=255).save_pretrained(d)
+    d = root / "m2f-swin-t-coco-instance"
+    labels = {i: f"class{i}" for i in range(80)}
+    t.Mask2FormerForUniversalSegmentation(t.Mask2FormerConfig(
+        use_timm_backbone=False, id2label=labels, label2id={v: k for k, v in labels.items()})).save_pretrained(d)
+    t.Mask2FormerImageProcessor(size={"shortest_edge": 384, "longest_edge": 1536}, ignore_index=255).save_pretrained(d)
+    out["instance Mask2Former Swin-T COCO"] = ("instance", d)
+    d = root / "eomt-large-ade"
+    labels = {i: f"class{i}" for i in range(150)}
+    t.EomtForUniversalSegmentation(t.EomtConfig(image_size=512, num_queries=100, id2label=labels,
+                                                label2id={v: k for k, v in labels.items()})).save_pretrained(d)
+    t.EomtImageProcessor(size={"shortest_edge": 512}, do_split_image=True, do_pad=False).save_pretrained(d)
+    out["semantic EoMT ViT-L ADE (window)"] = ("semantic", d)
+    out["lidar3d SAM ViT-B, BEV 600x600"] = ("lidar3d", vit_b_checkpoint(str(root)))
     out["semantic Mask2Former Swin-T ADE"] = ("semantic", root / "m2f-swin-t-ade")
     out["panoptic Mask2Former Swin-T COCO"] = ("panoptic", root / "m2f-swin-t-coco-panoptic")
     d = root / "rtdetr-v2-r50"
@@ -84,11 +100,18 @@ def runner(task: str, path: Path, precision: str):
 
         m = DepthEstimator.load(str(path), device="cpu", precision=precision)
         return m.estimate
-    if task in ("semantic", "panoptic"):
+    if task in ("semantic", "panoptic", "instance"):
         from vfm.tasks.semantic import SemanticModel
 
         m = SemanticModel.load(str(path), device="cpu", precision=precision)
-        return m.semantic if task == "semantic" else m.panoptic
+        return {"semantic": m.semantic, "panoptic": m.panoptic, "instance": m.instances}[task]
+    if task == "lidar3d":
+        from vfm.lidar.detect3d import Lidar3D
+        from vfm.testing.synthetic_scan import synthetic_scan
+
+        det = Lidar3D.load(str(path), device="cpu", precision=precision, points_per_side=16)
+        cloud, _ = synthetic_scan(seed=0)
+        return lambda _image: det.detect(cloud)
     if task == "detect":
         from vfm.tasks.closed_detect import ClosedSetDetector
 
@@ -105,6 +128,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--size", default="1280x960", help="WxH of the test image")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--only", default=None, help="comma-separated words; run the rows whose label has one (e.g. eomt,lidar3d)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -118,6 +142,8 @@ def main() -> None:
     print(f"{'task / model':<36} {'fp32 s':>8} {'bf16 s':>8} {'bf16/fp32':>10}")
     with tempfile.TemporaryDirectory() as tmp:
         for label, (task, path) in build(Path(tmp)).items():
+            if args.only and not any(w.lower() in label.lower() for w in args.only.split(",")):
+                continue
             fns = {p: runner(task, path, p) for p in ("fp32", "bf16")}
             times = {p: [] for p in fns}
             for fn in fns.values():

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from vfm.cli.common import add_output_options, add_runtime_options, print_json, write_json
+from vfm.cli.common import add_output_options, add_runtime_options
 from vfm.cli.detect_cmd import DEFAULT_DETECTOR, add_class_options, categories_of, read_class_option
-from vfm.cli.images import ImageRun, add_images_argument
+from vfm.cli.images import ImageRun, add_images_argument, emit_instances
 
 DEFAULT_SEGMENTER = "sam-vit-base"
 
@@ -46,21 +46,5 @@ def run(args) -> int:
         result = grounder.ground(image, classes, box_threshold=args.box_threshold, text_threshold=args.text_threshold,
                                  max_detections=args.max_detections)
         doc = instances_to_document(result, categories=categories, file_name=item.name)
-        d = images.out_dir(item)
-        if d is not None:
-            from vfm.formats.png import draw_overlay, write_mask_pngs
-
-            write_mask_pngs(result, d)
-            draw_overlay(image.pixels, result, draw_boxes=True).save(d / "overlay.png")
-            write_json(d / "result.json", doc)
-        if args.json:
-            print_json(doc)
-        elif not args.quiet:
-            print(f"{len(result)} mask(s) for {image.width}x{image.height} image '{item.path}'")
-            for i, ann in enumerate(doc["annotations"]):
-                x, y, w, h = ann["bbox"]
-                print(f"  [{i}] {ann['category_name']} score={ann['score']:.3f} area={int(ann['area'])} "
-                      f"bbox(xywh)=({x:g}, {y:g}, {w:g}, {h:g})")
-            if d is not None:
-                print(f"wrote {len(result)} mask PNG(s), overlay.png and result.json to {d}")
+        emit_instances(args, images, item, image, result, doc)
     return images.exit_code

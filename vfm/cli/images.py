@@ -111,3 +111,28 @@ class ImageRun:
     @property
     def exit_code(self) -> int:
         return 1 if self.failed else 0
+
+
+def emit_instances(args, images: ImageRun, item: ImageInput, image, result, doc: dict, *, draw_boxes: bool = True,
+                   noun: str = "mask(s) for", suffix: str = "") -> None:
+    """What every instance command does with one image's result: --out files (mask PNGs, overlay.png,
+    result.json), the --json document, or a summary line per instance."""
+    from vfm.cli.common import print_json, write_json
+
+    d = images.out_dir(item)
+    if d is not None:
+        from vfm.formats.png import draw_overlay, write_mask_pngs
+
+        write_mask_pngs(result, d)
+        draw_overlay(image.pixels, result, draw_boxes=draw_boxes).save(d / "overlay.png")
+        write_json(d / "result.json", doc)
+    if args.json:
+        print_json(doc)
+    elif not args.quiet:
+        print(f"{len(result)} {noun} {image.width}x{image.height} image '{item.path}'{suffix}")
+        for i, ann in enumerate(doc["annotations"]):
+            x, y, w, h = ann["bbox"]
+            print(f"  [{i}] {ann['category_name']} score={ann['score']:.3f} area={int(ann['area'])} "
+                  f"bbox(xywh)=({x:g}, {y:g}, {w:g}, {h:g})")
+        if d is not None:
+            print(f"wrote {len(result)} mask PNG(s), overlay.png and result.json to {d}")

@@ -7,8 +7,7 @@ and result.json, as prompted segmentation does.
 
 from __future__ import annotations
 
-from vfm.cli.common import print_json, write_json
-from vfm.cli.images import ImageRun
+from vfm.cli.images import ImageRun, emit_instances
 from vfm.errors import PromptError
 
 
@@ -39,21 +38,5 @@ def run_instance(args, default_model: str) -> int:
                                               overlap_mask_area_threshold=args.overlap_threshold), selected)
         categories = list(selected[0].classes) if selected else model.class_names
         doc = instances_to_document(result, categories=categories, file_name=item.name)
-        d = images.out_dir(item)
-        if d is not None:
-            from vfm.formats.png import draw_overlay, write_mask_pngs
-
-            write_mask_pngs(result, d)
-            draw_overlay(image.pixels, result).save(d / "overlay.png")
-            write_json(d / "result.json", doc)
-        if args.json:
-            print_json(doc)
-        elif not args.quiet:
-            print(f"{len(result)} instance(s) in {image.width}x{image.height} image '{item.path}' ({name})")
-            for i, ann in enumerate(doc["annotations"]):
-                x, y, w, h = ann["bbox"]
-                print(f"  [{i}] {ann['category_name']} score={ann['score']:.3f} area={int(ann['area'])} "
-                      f"bbox(xywh)=({x:g}, {y:g}, {w:g}, {h:g})")
-            if d is not None:
-                print(f"wrote {len(result)} mask PNG(s), overlay.png and result.json to {d}")
+        emit_instances(args, images, item, image, result, doc, noun="instance(s) in", suffix=f" ({name})")
     return images.exit_code

@@ -244,33 +244,37 @@ def _read_ply(data: bytes, path: str):
     return _columns(col, path)
 
 
+def _table(xyz: np.ndarray, intensity: np.ndarray | None) -> np.ndarray:
+    cols = [np.asarray(xyz, np.float32)]
+    if intensity is not None:
+        cols.append(np.asarray(intensity, np.float32).reshape(-1, 1))
+    return np.hstack(cols)
+
+
+def _write(path: str | Path, head: str, table: np.ndarray, binary: bool) -> None:
+    with open(path, "wb") as f:
+        f.write(head.encode("ascii"))
+        if binary:
+            f.write(table.astype("<f4").tobytes())
+        else:
+            f.write("\n".join(" ".join(repr(float(v)) for v in row) for row in table).encode("ascii") + b"\n")
+
+
 def write_pcd(path: str | Path, xyz: np.ndarray, intensity: np.ndarray | None = None, *, binary: bool = True) -> None:
     """Write points as a PCD file (x y z [intensity] float32), ascii or binary: for tests and exports."""
-    cols = [np.asarray(xyz, np.float32)] + ([np.asarray(intensity, np.float32).reshape(-1, 1)] if intensity is not None else [])
-    table = np.hstack(cols)
+    table = _table(xyz, intensity)
     fields = "x y z" + (" intensity" if intensity is not None else "")
     k = table.shape[1]
     head = (f"# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\nFIELDS {fields}\nSIZE {' '.join(['4'] * k)}\n"
             f"TYPE {' '.join(['F'] * k)}\nCOUNT {' '.join(['1'] * k)}\nWIDTH {len(table)}\nHEIGHT 1\n"
             f"VIEWPOINT 0 0 0 1 0 0 0\nPOINTS {len(table)}\nDATA {'binary' if binary else 'ascii'}\n")
-    with open(path, "wb") as f:
-        f.write(head.encode("ascii"))
-        if binary:
-            f.write(table.astype("<f4").tobytes())
-        else:
-            f.write("\n".join(" ".join(repr(float(v)) for v in row) for row in table).encode("ascii") + b"\n")
+    _write(path, head, table, binary)
 
 
 def write_ply(path: str | Path, xyz: np.ndarray, intensity: np.ndarray | None = None, *, binary: bool = True) -> None:
     """Write points as a vertex-only PLY (float x y z [intensity])."""
-    table = np.hstack([np.asarray(xyz, np.float32)] +
-                      ([np.asarray(intensity, np.float32).reshape(-1, 1)] if intensity is not None else []))
+    table = _table(xyz, intensity)
     props = "".join(f"property float {p}\n" for p in ["x", "y", "z"] + (["intensity"] if intensity is not None else []))
     head = (f"ply\nformat {'binary_little_endian' if binary else 'ascii'} 1.0\ncomment vfm\nelement vertex {len(table)}\n"
             f"{props}end_header\n")
-    with open(path, "wb") as f:
-        f.write(head.encode("ascii"))
-        if binary:
-            f.write(table.astype("<f4").tobytes())
-        else:
-            f.write("\n".join(" ".join(repr(float(v)) for v in row) for row in table).encode("ascii") + b"\n")
+    _write(path, head, table, binary)
