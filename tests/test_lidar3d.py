@@ -279,3 +279,23 @@ def test_lidar3d_cli_end_to_end_with_a_tiny_sam(scan, tmp_path, tiny_sam_dir, ca
         assert doc["bev"]["resolution"] == 0.1 and doc["points_in_range"] == BEVGrid().inside(cloud.xyz).sum()
         assert doc["masks"] >= 1 and doc["ground_points"] > 0
     assert not (out / "broken.txt").exists()
+
+
+def test_prompts_in_metres_give_one_box_each(scan, tmp_path, tiny_sam_dir, capsys):
+    """--point / --box in the scan's frame become SAM prompts at the right BEV pixels."""
+    from vfm.lidar.bev import BEVGrid
+    from vfm.lidar.detect3d import bev_prompts
+
+    grid = BEVGrid()
+    p = bev_prompts(grid, [(12.0, 3.0)], [(10.0, 2.0, 14.0, 4.0)])
+    np.testing.assert_allclose(p[0].points, [[270.0, 180.0]])  # col = (30 - y) / 0.1, row = (30 - x) / 0.1
+    np.testing.assert_allclose(p[1].box, [260.0, 160.0, 280.0, 200.0])
+    cloud, _ = scan
+    np.save(tmp_path / "s.npy", np.c_[cloud.xyz, cloud.intensity])
+    assert main(["lidar3d", str(tmp_path / "s.npy"), "--model", str(tiny_sam_dir), "--point", "12,3",
+                 "--box", "10,2,14,4", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["masks"] == 2 and len(doc["boxes"]) <= 2
+    assert main(["lidar3d", str(tmp_path / "s.npy"), "--model", str(tiny_sam_dir), "--point", "80,3"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "outside the BEV range" in err and len(err.splitlines()) == 1

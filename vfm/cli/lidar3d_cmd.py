@@ -1,7 +1,8 @@
 """`vfm lidar3d SCAN... --model SAM [--classes "car, pedestrian"] [--out DIR] [--json]`: 3D boxes from LiDAR (SAM3D).
 
 Each scan (KITTI .bin, .pcd, .ply, .npy N x 3/4) is cropped to the bird's-eye-view range, its ground
-removed, rendered as a BEV picture and segmented everything by SAM; every mask is lifted back to its
+removed, rendered as a BEV picture and segmented everything by SAM (or prompted with --point X,Y /
+--box X0,Y0,X1,Y1, metres in the scan's frame); every mask is lifted back to its
 points and fitted with an oriented 3D box, named by size priors (Car, Pedestrian, Cyclist, Truck).
 --out DIR writes, per scan, <name>.txt (KITTI labels: Car 0 0 alpha x1 y1 x2 y2 h w l x y z ry score;
 camera frame through --calib, else KITTI's axes), <name>.json (LiDAR-frame boxes with their point
@@ -36,7 +37,11 @@ def add_parser(sub) -> None:
                    help="points less than M metres above the fitted ground plane are ground (default 0.2)")
     g.add_argument("--min-points", type=int, default=5, metavar="N", help="drop boxes of fewer points (default 5)")
     g.add_argument("--nms-iou", type=float, default=0.5, metavar="T", help="BEV IoU above which the lower-scored box goes (default 0.5)")
-    a = p.add_argument_group("segment everything on the BEV picture")
+    a = p.add_argument_group("segment everything on the BEV picture, or prompts")
+    a.add_argument("--point", action="append", default=[], metavar="X,Y",
+                   help="prompt SAM at this spot, metres in the scan's frame (one prompt, one box); repeatable")
+    a.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1",
+                   help="prompt SAM with this ground rectangle, metres in the scan's frame; repeatable")
     a.add_argument("--points-per-side", type=int, default=32, metavar="N", help="N x N point grid (default 32)")
     a.add_argument("--pred-iou-thresh", type=float, default=None, metavar="T", help="SAM predicted-IoU threshold (default 0.88)")
     a.add_argument("--stability-score-thresh", type=float, default=None, metavar="T", help="stability threshold (default 0.95)")
@@ -71,10 +76,16 @@ def document(name: str, result, records: list[dict], model: str) -> dict:
 def _load(args, grid):
     from vfm.lidar.detect3d import Lidar3D
 
+    common = dict(dilate=args.dilate, ground_threshold=args.ground_threshold, min_points=args.min_points,
+                  nms_iou=args.nms_iou)
+    if args.point or args.box:
+        points = [parse_floats(v, (2,), "--point", "X,Y (metres)") for v in args.point]
+        boxes = [parse_floats(v, (4,), "--box", "X0,Y0,X1,Y1 (metres)") for v in args.box]
+        return Lidar3D.load_prompted(args.model, points, boxes, grid, device=args.device, precision=args.precision,
+                                     **common)
     return Lidar3D.load(args.model, grid, device=args.device, precision=args.precision,
                         points_per_side=args.points_per_side, pred_iou_thresh=args.pred_iou_thresh,
-                        stability_score_thresh=args.stability_score_thresh, dilate=args.dilate,
-                        ground_threshold=args.ground_threshold, min_points=args.min_points, nms_iou=args.nms_iou)
+                        stability_score_thresh=args.stability_score_thresh, **common)
 
 
 def run(args) -> int:
@@ -83,6 +94,11 @@ def run(args) -> int:
     from vfm.lidar.priors import parse_lidar_classes
 
     grid = build_grid(args)
+    if args.point or args.box:
+        from vfm.lidar.detect3d import bev_prompts
+
+        bev_prompts(grid, [parse_floats(v, (2,), "--point", "X,Y (metres)") for v in args.point],
+                    [parse_floats(v, (4,), "--box", "X0,Y0,X1,Y1 (metres)") for v in args.box])  # fail before loading
     classes = parse_lidar_classes(args.classes) if args.classes is not None else None
     calib = read_calib(args.calib) if args.calib else None
     root = out_dir(args.out) if args.out else None

@@ -9,8 +9,9 @@ The steps (Zhang et al. 2023, "SAM3D: Zero-Shot 3D Object Detection via Segment 
 1. Keep the points inside the BEV range (vfm.lidar.bev.BEVGrid) and fit the ground plane
    (vfm.lidar.ground); points less than ``ground_threshold`` above it are ground and are removed.
 2. Render the rest as a BEV picture (intensity, height, density) and dilate it.
-3. Segment it: segment-everything (SAM's automatic mask generator, vfm.tasks.everything), or any
-   callable from the picture to :class:`vfm.Instances` with masks.
+3. Segment it: segment-everything (SAM's automatic mask generator, vfm.tasks.everything), SAM
+   prompted with points / boxes in metres (:meth:`Lidar3D.load_prompted`), or any callable from the
+   picture to :class:`vfm.Instances` with masks.
 4. Lift each mask back to the points whose BEV pixel it covers and fit an oriented box to them:
    the heading of the smallest rectangle around their (x, y) (vfm.lidar.boxes.min_area_rectangle),
    its faces where the points' layers are along it and up (``_extent``: noise and stray points do
@@ -76,6 +77,18 @@ class Lidar3D:
                                   points_per_side=points_per_side, **amg)
         return cls(generator.generate, grid, name=model, **kwargs)
 
+    @classmethod
+    def load_prompted(cls, model: str, points=(), boxes=(), grid: BEVGrid | None = None, *, device: str | None = None,
+                      precision: str = "auto", **kwargs) -> "Lidar3D":
+        """SAM prompted on the BEV picture instead of segment-everything: each point (x, y) or box
+        (x0, y0, x1, y1), in metres of the LiDAR frame, is one prompt, one mask, at most one 3D box."""
+        from vfm.tasks.segment import Segmenter
+
+        grid = grid or BEVGrid()
+        prompts = bev_prompts(grid, points, boxes)
+        segmenter = Segmenter.load(model, device=device, precision=precision)
+        return cls(lambda bev: segmenter.predict_batch(prompts, image=bev, return_logits=False), grid, name=model, **kwargs)
+
     def detect(self, cloud: PointCloud, classes=None) -> Lidar3DResult:
         wanted = parse_lidar_classes(classes)
         grid = self.grid
@@ -139,6 +152,25 @@ class Lidar3D:
         if height <= 0:
             return None
         return np.array([centre_xy[0], centre_xy[1], bottom]), np.array([length, width, height]), float(yaw)
+
+
+def bev_prompts(grid: BEVGrid, points=(), boxes=()) -> list:
+    """SAM prompts (BEV pixels) for points and boxes given in metres; PromptError outside the range."""
+    from vfm.tasks.prompts import Prompt
+
+    def pixel(x, y):
+        if not (grid.x_range[0] <= x <= grid.x_range[1] and grid.y_range[0] <= y <= grid.y_range[1]):
+            raise PromptError(f"prompt at x={x:g}, y={y:g} m is outside the BEV range x {grid.x_range[0]:g}..{grid.x_range[1]:g}, "
+                              f"y {grid.y_range[0]:g}..{grid.y_range[1]:g}; prompts are metres in the scan's frame")
+        return (grid.y_range[1] - y) / grid.resolution, (grid.x_range[1] - x) / grid.resolution  # SAM's (X, Y)
+
+    prompts = [Prompt(points=np.array([pixel(x, y)]), labels=np.array([1])) for x, y in points]
+    for x0, y0, x1, y1 in boxes:
+        (c0, r0), (c1, r1) = pixel(max(x0, x1), max(y0, y1)), pixel(min(x0, x1), min(y0, y1))
+        prompts.append(Prompt(box=np.array([c0, r0, c1, r1])))
+    if not prompts:
+        raise PromptError("give at least one --point X,Y or --box X0,Y0,X1,Y1 (metres), or no prompt for segment-everything")
+    return prompts
 
 
 EDGE_BAND = 0.1  # metres
