@@ -274,7 +274,7 @@ def test_changed_options_are_refused_until_overwrite(run, tiny_gdino_dir, tiny_s
     (["label", "/nonexistent/folder", "--classes", "cat", "--out", "{out}"], "does not exist"),
     (["label", "{empty}", "--classes", "cat", "--out", "{out}"], "holds no image files"),
     (["label", "{empty}", "--task", "detect", "--out", "{out}"], "needs the classes"),
-    (["label", "{empty}", "--classes", "cat", "--format", "coco,voc", "--out", "{out}"], "--format"),
+    (["label", "{empty}", "--classes", "cat", "--format", "coco,pdf", "--out", "{out}"], "--format"),
     (["label", "{empty}", "--classes", "cat", "--task", "detect", "--format", "masks", "--out", "{out}"], "boxes only"),
     (["label", "{empty}", "--classes", "cat", "--box-threshold", "2", "--out", "{out}"], "outside 0..1"),
 ])

@@ -1,7 +1,8 @@
 """`vfm label SOURCE --classes "person, forklift" --out OUT [--task ground|detect|everything|tag|semantic|instance] ...`
 
 Labels a whole folder (recursive), a text file listing image paths, or a glob, into datasets in OUT:
-COCO (coco.json), YOLO (yolo/), Label Studio (labelstudio.json), PNG masks (masks/) and semantic
+COCO (coco.json), YOLO (yolo/), Label Studio (labelstudio.json), PNG masks (masks/), LabelMe
+(labelme/), Pascal VOC (voc/), CVAT for images 1.1 (cvat.xml) and semantic
 label maps (semantic/: with --task semantic, every pixel a class of --semantic-model). --task instance
 labels every object of a closed-set instance checkpoint (--semantic-model, default mask2former-coco-instance;
 --classes keeps some of its classes, --box-threshold is its score threshold). State is
@@ -20,9 +21,9 @@ from pathlib import Path
 
 from vfm.errors import PromptError
 
-FORMATS = ("coco", "yolo", "labelstudio", "masks", "semantic")
+FORMATS = ("coco", "yolo", "labelstudio", "masks", "semantic", "labelme", "voc", "cvat")
 OUTPUTS = ("coco.json", "coco_train.json", "coco_val.json", "coco_test.json", "labelstudio.json", "labelstudio_config.xml",
-           "errors.jsonl", "summary.json", "yolo", "masks", "semantic")
+           "errors.jsonl", "summary.json", "yolo", "masks", "semantic", "labelme", "voc", "cvat.xml")
 
 
 def add_parser(sub) -> None:
@@ -62,6 +63,8 @@ def add_parser(sub) -> None:
     from vfm.cli.dataset_opts import add_dataset_options
 
     add_dataset_options(p)
+    p.add_argument("--cvat-shapes", choices=["mask", "polygon"], default="mask",
+                   help="--format cvat: masks as CVAT <mask> RLE (default) or <polygon> (largest contour)")
     ls = p.add_argument_group("Label Studio output")
     ls.add_argument("--ls-from-name", default="label", help="from_name of the results (default label)")
     ls.add_argument("--ls-to-name", default="image", help="to_name of the results (default image)")
@@ -118,7 +121,7 @@ def build_config(args) -> dict:
 def check_formats(formats: list[str], task: str) -> None:
     if task == "instance" and "semantic" in formats:
         raise PromptError("--task instance makes object masks, not a class for every pixel; use --task semantic for --format semantic")
-    if task == "tag" and {"yolo", "masks"} & set(formats):
+    if task == "tag" and {"yolo", "masks", "labelme", "voc", "cvat"} & set(formats):
         raise PromptError("--task tag makes image-level tags; write them with --format coco,labelstudio")
     if task == "detect" and {"masks", "semantic"} & set(formats):
         raise PromptError("--task detect makes boxes only; drop 'masks'/'semantic' from --format or use --task ground")
@@ -222,6 +225,18 @@ def finalize(store, config: dict, formats: list[str], out: Path, args, source_ro
         from vfm.formats.masks import write_masks
 
         write_masks(store, out)
+    if "labelme" in formats:
+        from vfm.formats.labelme import write_labelme
+
+        write_labelme(store, out, source_root)
+    if "voc" in formats:
+        from vfm.formats.voc import write_voc
+
+        write_voc(store, categories, out, source_root)
+    if "cvat" in formats:
+        from vfm.formats.cvat import write_cvat
+
+        write_cvat(store, categories, out / "cvat.xml", shapes=args.cvat_shapes)
     if "semantic" in formats:
         from vfm.formats.semantic_dataset import write_semantic_dataset
 
