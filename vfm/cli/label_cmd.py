@@ -228,7 +228,7 @@ def finalize(store, config: dict, formats: list[str], out: Path, args, source_ro
     if "labelme" in formats:
         from vfm.formats.labelme import write_labelme
 
-        write_labelme(store, out, source_root)
+        write_labelme(store, out, source_root, categories)
     if "voc" in formats:
         from vfm.formats.voc import write_voc
 

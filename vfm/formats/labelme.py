@@ -7,7 +7,8 @@ A mask becomes a ``polygon`` shape (its largest outer contour, vertices in pixel
 mask a ``rectangle`` (two points: top-left and bottom-right corner); every shape has ``label``,
 ``points``, ``group_id`` null, ``description`` "", ``shape_type``, ``flags`` {} and the model's
 ``score`` (X-AnyLabeling's extra key). ``imagePath`` is the image's path relative to the JSON file,
-so LabelMe opens it where the dataset lies; no image data is embedded.
+so LabelMe opens it where the dataset lies; no image data is embedded. ``labels.txt`` lists the
+classes in the dataset's order (LabelMe's ``--labels`` file; LabelMe JSON has no class list).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ def labelme_document(shapes, image_path: str, width: int, height: int) -> dict:
             "imageHeight": int(height), "imageWidth": int(width)}
 
 
-def write_labelme(store, out_dir: str | os.PathLike, source_root: str) -> int:
+def write_labelme(store, out_dir: str | os.PathLike, source_root: str, categories: list[str] | None = None) -> int:
     out = Path(out_dir)
     n = 0
     with atomic_dir(out / "labelme") as d:
+        if categories:  # LabelMe's --labels file: the class order (LabelMe JSON itself has none)
+            (d / "labels.txt").write_text("".join(c + "\n" for c in categories), encoding="utf-8")
         for _id, name, _s, w, h, result, _e in store.rows("done"):
             rel = stem_path(name, ".json")
             target = d / rel
