@@ -44,6 +44,11 @@ def add_parser(sub) -> None:
     p.add_argument("--semantic-model", default=None, metavar="M",
                    help=f"--task semantic: the closed-set segmenter whose classes label every pixel (default {DEFAULT_SEMANTIC_MODEL}); "
                         f"--task instance: the instance checkpoint (default {DEFAULT_INSTANCE_MODEL})")
+    p.add_argument("--boxes-from", metavar="DATASET", default=None,
+                   help="turn a box dataset (COCO JSON, YOLO folder, VOC folder, LabelMe folder) into masks: each of its "
+                        "boxes a --segmenter prompt, its classes kept (implies --task boxes)")
+    p.add_argument("--boxes-format", choices=["coco", "yolo", "voc", "labelme"], default=None,
+                   help="the format of --boxes-from (default: found from the path)")
     p.add_argument("--box-threshold", type=float, default=None, metavar="T", help="detector box threshold 0..1")
     p.add_argument("--text-threshold", type=float, default=None, metavar="T", help="Grounding DINO text threshold 0..1")
     p.add_argument("--tag-threshold", type=float, default=None, metavar="T", help="tag score threshold 0..1 (--task tag)")
@@ -97,13 +102,17 @@ def build_config(args) -> dict:
         from vfm.tasks.ontology import Ontology
 
         Ontology.parse(classes)  # "prompt: class" entries are checked before anything is scanned or loaded
-    task = args.task or ("ground" if classes else "everything")
+    if args.boxes_from and args.task not in (None, "boxes"):
+        raise PromptError(f"--boxes-from prompts the segmenter with the dataset's boxes; it does not go with --task {args.task}")
+    task = args.task or ("boxes" if args.boxes_from else "ground" if classes else "everything")
     src = args.source
     config = {
         "source": src if any(c in src for c in "*?[") and os.path.isabs(src) else os.path.abspath(src),
         "task": task, "classes": classes,
         "detector": args.detector if task in ("ground", "detect") else None,
-        "segmenter": args.segmenter if task in ("ground", "everything") else None,
+        "segmenter": args.segmenter if task in ("ground", "everything", "boxes") else None,
+        "boxes_from": os.path.abspath(args.boxes_from) if task == "boxes" and args.boxes_from else None,
+        "boxes_format": args.boxes_format if task == "boxes" else None,
         "classifier": args.classifier if task == "tag" or (task == "everything" and classes) else None,
         "box_threshold": args.box_threshold, "text_threshold": args.text_threshold,
         "tag_threshold": args.tag_threshold if task == "tag" else None,

@@ -13,11 +13,12 @@ Annotations are JSON-ready dicts: ``category`` (class name), ``bbox`` (COCO XYWH
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from vfm.errors import PromptError, VfmError
 
-TASKS = ("ground", "detect", "everything", "tag", "semantic", "instance")
+TASKS = ("ground", "detect", "everything", "tag", "semantic", "instance", "boxes")
 DEFAULT_DETECTOR = "grounding-dino-tiny"
 DEFAULT_SEGMENTER = "sam-vit-base"
 DEFAULT_CLASSIFIER = "clip-vit-base-32"
@@ -27,7 +28,7 @@ DEFAULT_INSTANCE_MODEL = "mask2former-coco-instance"
 #: Options that change results: stored in OUT and compared on every rerun.
 CONFIG_KEYS = ("source", "task", "classes", "detector", "segmenter", "classifier", "box_threshold",
                "text_threshold", "tag_threshold", "points_per_side", "pred_iou_thresh", "stability_score_thresh",
-               "precision", "max_pixels", "semantic_model")
+               "precision", "max_pixels", "semantic_model", "boxes_from", "boxes_format")
 
 
 def categories_for(config: dict[str, Any]) -> list[str]:
@@ -37,6 +38,8 @@ def categories_for(config: dict[str, Any]) -> list[str]:
     """
     if config["task"] == "tag":
         return []
+    if config["task"] == "boxes":
+        return _box_prompts(config).categories
     if config["task"] == "semantic" or (config["task"] == "instance" and not config.get("classes")):
         return semantic_classes(config["semantic_model"])
     if config["task"] == "everything" and not config.get("classes"):
@@ -46,6 +49,13 @@ def categories_for(config: dict[str, Any]) -> list[str]:
     from vfm.tasks.ontology import Ontology
 
     return list(Ontology.parse(config["classes"]).classes)
+
+
+def _box_prompts(config: dict[str, Any]):
+    from vfm.tasks.boxes_from import BoxPrompts
+
+    src = config["source"]
+    return BoxPrompts.load(config["boxes_from"], config.get("boxes_format"), source_root=src if os.path.isdir(src) else "")
 
 
 def semantic_classes(name: str) -> list[str]:
@@ -66,6 +76,10 @@ def check_config(config: dict[str, Any]) -> None:
         raise PromptError(f"--task '{task}' is not one of {', '.join(TASKS)}")
     if task in ("ground", "detect") and not config.get("classes"):
         raise PromptError(f'--task {task} needs the classes to find: --classes "person, forklift" or --vocabulary FILE')
+    if task == "boxes" and not config.get("boxes_from"):
+        raise PromptError("--task boxes takes its prompts from a dataset: --boxes-from COCO.json|YOLO/|VOC/|LABELME/")
+    if task == "boxes" and config.get("classes"):
+        raise PromptError("--boxes-from labels with the dataset's own classes; drop --classes/--vocabulary")
     if task == "semantic" and config.get("classes"):
         raise PromptError("--task semantic labels with the model's own classes; drop --classes/--vocabulary "
                           "(or use --task ground / everything for your own class names)")
@@ -131,6 +145,27 @@ class LabelTask:
 
             def fn(image):
                 return keep_classes(model.instances(image, threshold=config.get("box_threshold")), selected)
+        elif task == "boxes":
+            from vfm.tasks.prompts import Prompt
+            from vfm.tasks.segment import Segmenter
+
+            prompts = _box_prompts(config)
+            segmenter = Segmenter.load(config["segmenter"], device=device, precision=precision)
+
+            def fn(image):
+                items = prompts.for_image(image.name)
+                if not items:
+                    from vfm.results.instances import Instances
+
+                    empty = Instances.empty((image.height, image.width))
+                    empty.class_names = []
+                    return empty
+                boxes = [Prompt(box=[x0, y0, x1, y1]) for _, x0, y0, x1, y1 in items]
+                for p in boxes:
+                    p.check_inside(image.height, image.width)
+                res = segmenter.predict_batch(boxes, image=image, return_logits=False)
+                res.class_names = [c for c, *_ in items]
+                return res
         elif task == "semantic":
             from vfm.tasks.semantic import SemanticModel
 
@@ -151,7 +186,7 @@ class LabelTask:
         from vfm.io.image import load_image
 
         try:
-            image = load_image(path, max_pixels=self.config.get("max_pixels"))
+            image = load_image(path, max_pixels=self.config.get("max_pixels"), name=path)
         except VfmError as exc:
             return {"id": image_id, "status": "error", "error": str(exc)}
         try:
