@@ -157,7 +157,8 @@ def test_labelstudio_brush_rle_decodes_to_the_coco_masks(run):
     assert [t["id"] for t in tasks] == c.getImgIds()
     for t in tasks:
         img = c.loadImgs(t["id"])[0]
-        assert t["data"]["image"] == "/data/local-files/?d=" + img["file_name"]
+        # Label Studio's document root is SOURCE's parent (the folder "images"): d= starts with its name
+        assert t["data"]["image"] == "/data/local-files/?d=images/" + img["file_name"]
         result = t["predictions"][0]["result"]
         anns = c.loadAnns(c.getAnnIds(imgIds=[img["id"]]))
         assert len(result) == len(anns)
@@ -286,3 +287,13 @@ def test_bad_input_is_one_line(argv, message, tmp_path, capsys):
     rc = main(argv)
     err = capsys.readouterr().err
     assert rc == 1 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_labelstudio_local_files_settings_are_printed(run, tiny_gdino_dir, tiny_sam_dir, tmp_path, capsys):
+    out = tmp_path / "ls"
+    argv = label_args(run["src"], out, tiny_gdino_dir, tiny_sam_dir, "--format", "labelstudio")
+    argv.remove("--quiet")
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert f"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={run['src'].parent}" in text
+    assert "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true" in text and f"absolute path {run['src']}" in text

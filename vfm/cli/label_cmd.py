@@ -74,7 +74,9 @@ def add_parser(sub) -> None:
     ls.add_argument("--ls-from-name", default="label", help="from_name of the results (default label)")
     ls.add_argument("--ls-to-name", default="image", help="to_name of the results (default image)")
     ls.add_argument("--ls-masks", choices=["brush", "polygon"], default="brush", help="masks as brush RLE (default) or polygons")
-    ls.add_argument("--ls-image-prefix", default="/data/local-files/?d=", help="prefix of data.image (default /data/local-files/?d=)")
+    ls.add_argument("--ls-image-prefix", default=None,
+                    help="prefix of data.image (default /data/local-files/?d=<SOURCE folder name>/: Label Studio's local "
+                         "files, served from the document root SOURCE's parent; the settings are printed)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="model precision (default auto)")
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default 100M)")
@@ -227,9 +229,12 @@ def finalize(store, config: dict, formats: list[str], out: Path, args, source_ro
         with atomic_file(out / "labelstudio_config.xml") as fh:
             fh.write(xml)
         write_labelstudio(store, categories, config["task"], out / "labelstudio.json", mask_format=args.ls_masks,
-                          from_name=args.ls_from_name, to_name=args.ls_to_name, image_prefix=args.ls_image_prefix)
+                          from_name=args.ls_from_name, to_name=args.ls_to_name,
+                          image_prefix=args.ls_image_prefix or local_files_prefix(source_root))
         if not args.quiet:
             sys.stdout.write(f"Label Studio labeling config (also in {out / 'labelstudio_config.xml'}):\n{xml}")
+            if args.ls_image_prefix is None:
+                sys.stdout.write(local_files_help(source_root, out / "labelstudio.json"))
     if "masks" in formats:
         from vfm.formats.masks import write_masks
 
@@ -251,6 +256,23 @@ def finalize(store, config: dict, formats: list[str], out: Path, args, source_ro
 
         write_semantic_dataset(store, categories, out)
     return n_ann
+
+
+def local_files_prefix(source_root: str) -> str:
+    """Label Studio serves ``/data/local-files/?d=PATH`` from LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, and
+    only under a local storage that is a subfolder of it: the root is SOURCE's parent, PATH starts with
+    SOURCE's folder name."""
+    root = Path(source_root)
+    return "/data/local-files/?d=" + (f"{root.name}/" if root.name else "")
+
+
+def local_files_help(source_root: str, tasks: Path) -> str:
+    root = Path(source_root)
+    parent = root.parent if root.name else root
+    return (f"Label Studio serves these images as local files when started with\n"
+            f"  LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT={parent} label-studio\n"
+            f"and the project has a local storage (Settings > Cloud Storage > Add Source Storage > Local files) with "
+            f"absolute path {root} (no sync needed); then import {tasks}.\n")
 
 
 def _tag_names(store) -> list[str]:
