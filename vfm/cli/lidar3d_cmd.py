@@ -79,10 +79,8 @@ def _load(args, grid):
     common = dict(dilate=args.dilate, ground_threshold=args.ground_threshold, min_points=args.min_points,
                   nms_iou=args.nms_iou)
     if args.point or args.box:
-        points = [parse_floats(v, (2,), "--point", "X,Y (metres)") for v in args.point]
-        boxes = [parse_floats(v, (4,), "--box", "X0,Y0,X1,Y1 (metres)") for v in args.box]
-        return Lidar3D.load_prompted(args.model, points, boxes, grid, device=args.device, precision=args.precision,
-                                     **common)
+        return Lidar3D.load_prompted(args.model, args.points_m, args.boxes_m, grid, device=args.device,
+                                     precision=args.precision, **common)
     return Lidar3D.load(args.model, grid, device=args.device, precision=args.precision,
                         points_per_side=args.points_per_side, pred_iou_thresh=args.pred_iou_thresh,
                         stability_score_thresh=args.stability_score_thresh, **common)
@@ -94,11 +92,12 @@ def run(args) -> int:
     from vfm.lidar.priors import parse_lidar_classes
 
     grid = build_grid(args)
-    if args.point or args.box:
+    args.points_m = [parse_floats(v, (2,), "--point", "X,Y (metres)") for v in args.point]
+    args.boxes_m = [parse_floats(v, (4,), "--box", "X0,Y0,X1,Y1 (metres)") for v in args.box]
+    if args.points_m or args.boxes_m:
         from vfm.lidar.detect3d import bev_prompts
 
-        bev_prompts(grid, [parse_floats(v, (2,), "--point", "X,Y (metres)") for v in args.point],
-                    [parse_floats(v, (4,), "--box", "X0,Y0,X1,Y1 (metres)") for v in args.box])  # fail before loading
+        bev_prompts(grid, args.points_m, args.boxes_m)  # a prompt outside the range fails before the model loads
     classes = parse_lidar_classes(args.classes) if args.classes is not None else None
     calib = read_calib(args.calib) if args.calib else None
     root = out_dir(args.out) if args.out else None

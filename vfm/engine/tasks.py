@@ -157,9 +157,7 @@ class LabelTask:
                 if not items:
                     from vfm.results.instances import Instances
 
-                    empty = Instances.empty((image.height, image.width))
-                    empty.class_names = []
-                    return empty
+                    return Instances.empty((image.height, image.width), labeled=True)
                 boxes = [Prompt(box=[x0, y0, x1, y1]) for _, x0, y0, x1, y1 in items]
                 for p in boxes:
                     p.check_inside(image.height, image.width)

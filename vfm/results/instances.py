@@ -73,13 +73,19 @@ class Instances:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def empty(cls, image_size: tuple[int, int], *, with_masks: bool = True) -> "Instances":
+    def empty(cls, image_size: tuple[int, int], *, with_masks: bool = True, labeled: bool = False,
+              **kwargs: Any) -> "Instances":
+        """No instances; ``labeled`` gives them (empty) class ids and names, as a classed result has."""
         h, w = image_size
+        if labeled:
+            kwargs.setdefault("class_ids", np.zeros(0, np.int64))
+            kwargs.setdefault("class_names", [])
         return cls(
             image_size=(h, w),
             xyxy=np.zeros((0, 4), np.float32),
             scores=np.zeros((0,), np.float32),
             masks=np.zeros((0, h, w), bool) if with_masks else None,
+            **kwargs,
         )
 
     @classmethod

@@ -107,10 +107,8 @@ class SemanticModel:
         seg_map = result["segmentation"].cpu().numpy()
         infos = result["segments_info"]
         if not infos:
-            empty = Instances.empty((h, w))
-            empty.class_ids, empty.class_names = np.zeros(0, np.int64), []
-            empty.data = {"segment_ids": np.zeros(0, np.int64), "isthing": np.zeros(0, bool)}
-            return empty
+            return Instances.empty((h, w), labeled=True,
+                                   data={"segment_ids": np.zeros(0, np.int64), "isthing": np.zeros(0, bool)})
         things = self._thing_ids()
         ids = np.array([int(info["label_id"]) for info in infos], dtype=np.int64)
         return Instances.from_masks(
@@ -146,9 +144,7 @@ class SemanticModel:
         result = self.processor.post_process_instance_segmentation(out, target_sizes=[(h, w)], **kw)[0]
         infos = result["segments_info"]
         if not infos:
-            empty = Instances.empty((h, w))
-            empty.class_ids, empty.class_names = np.zeros(0, np.int64), []
-            return empty
+            return Instances.empty((h, w), labeled=True)
         seg = result["segmentation"].cpu().numpy()
         masks = seg > 0.5 if seg.ndim == 3 else np.stack([seg == info["id"] for info in infos])
         ids = np.array([int(info["label_id"]) for info in infos], dtype=np.int64)
