@@ -55,9 +55,50 @@ def labeling_config(categories: list[str], task: str, *, mask_format: str = "bru
     return "\n".join(lines) + "\n"
 
 
+def _region(kind: str, value: dict[str, Any], label: str, width: int, height: int, from_name: str, to_name: str,
+            item_id: str, score: float | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": item_id, "from_name": from_name, "to_name": to_name, "type": kind,
+                            "original_width": width, "original_height": height, "image_rotation": 0,
+                            "value": {**value, kind: [label]}}
+    if score is not None:
+        item["score"] = score
+    return item
+
+
+def rectangle_region(xywh, label: str, width: int, height: int, *, from_name: str = DEFAULT_FROM_NAME,
+                     to_name: str = DEFAULT_TO_NAME, item_id: str = "r1", score: float | None = None) -> dict[str, Any]:
+    """A ``rectanglelabels`` region: x/y/width/height in percent of the image size."""
+    x, y, w, h = (float(v) for v in xywh)
+    value = {"x": 100 * x / width, "y": 100 * y / height, "width": 100 * w / width, "height": 100 * h / height,
+             "rotation": 0}
+    return _region("rectanglelabels", value, label, width, height, from_name, to_name, item_id, score)
+
+
+def brush_region(mask, label: str, *, from_name: str = DEFAULT_FROM_NAME, to_name: str = DEFAULT_TO_NAME,
+                 item_id: str = "b1", score: float | None = None) -> dict[str, Any]:
+    """A ``brushlabels`` region holding the HxW mask in Label Studio's brush RLE."""
+    from vfm.formats.ls_brush import encode_brush
+
+    height, width = mask.shape
+    return _region("brushlabels", {"format": "rle", "rle": encode_brush(mask)}, label, width, height, from_name,
+                   to_name, item_id, score)
+
+
+def polygon_region(mask, label: str, *, from_name: str = DEFAULT_FROM_NAME, to_name: str = DEFAULT_TO_NAME,
+                   item_id: str = "p1", score: float | None = None) -> dict[str, Any] | None:
+    """A ``polygonlabels`` region: the mask's largest outer contour, points in percent; None if it has none."""
+    from vfm.formats.yolo import mask_polygon
+
+    height, width = mask.shape
+    poly = mask_polygon(mask)
+    if poly is None:
+        return None
+    points = [[100 * px / width, 100 * py / height] for px, py in poly.tolist()]
+    return _region("polygonlabels", {"points": points}, label, width, height, from_name, to_name, item_id, score)
+
+
 def image_result(result: dict[str, Any], width: int, height: int, kind: str, from_name: str, to_name: str,
                  first_id: int) -> list[dict[str, Any]]:
-    from vfm.formats.ls_brush import encode_brush
     from vfm.results.rle import decode_rle
 
     if kind == "choices":
@@ -67,26 +108,17 @@ def image_result(result: dict[str, Any], width: int, height: int, kind: str, fro
         return [{"id": f"t{first_id}", "from_name": from_name, "to_name": to_name, "type": "choices",
                  "value": {"choices": [t["name"] for t in tags]}}]
     items = []
+    names = dict(from_name=from_name, to_name=to_name)
     for k, ann in enumerate(result.get("annotations", [])):
-        item: dict[str, Any] = {"id": f"a{first_id + k}", "from_name": from_name, "to_name": to_name, "type": kind,
-                                "original_width": width, "original_height": height, "image_rotation": 0,
-                                "score": ann["score"]}
+        ids = dict(item_id=f"a{first_id + k}", score=ann["score"])
         if kind == "rectanglelabels" or "segmentation" not in ann:
-            x, y, w, h = ann["bbox"]
-            item["type"] = "rectanglelabels"
-            item["value"] = {"x": 100 * x / width, "y": 100 * y / height, "width": 100 * w / width,
-                             "height": 100 * h / height, "rotation": 0, "rectanglelabels": [ann["category"]]}
+            item = rectangle_region(ann["bbox"], ann["category"], width, height, **names, **ids)
         elif kind == "brushlabels":
-            item["value"] = {"format": "rle", "rle": encode_brush(decode_rle(ann["segmentation"])),
-                             "brushlabels": [ann["category"]]}
+            item = brush_region(decode_rle(ann["segmentation"]), ann["category"], **names, **ids)
         else:
-            from vfm.formats.yolo import mask_polygon
-
-            poly = mask_polygon(decode_rle(ann["segmentation"]))
-            if poly is None:
+            item = polygon_region(decode_rle(ann["segmentation"]), ann["category"], **names, **ids)
+            if item is None:
                 continue
-            item["value"] = {"points": [[100 * px / width, 100 * py / height] for px, py in poly.tolist()],
-                             "polygonlabels": [ann["category"]]}
         items.append(item)
     return items
 
