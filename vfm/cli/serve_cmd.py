@@ -1,9 +1,11 @@
 """`vfm serve [--host 127.0.0.1] [--port 8000] [--segmenter M] [--detector M] [--classifier M]
-[--api-key KEY | env VFM_API_KEY] [--max-upload-mb N] [--max-pixels N]`.
+[--api-key KEY | env VFM_API_KEY] [--max-upload-mb N] [--max-pixels N]
+[--label-studio-url URL --label-studio-token T] [--label-studio-root DIR]`.
 
 An HTTP server with the click-to-segment web page at / , the JSON API under /v1 (OpenAPI schema
-at /openapi.json, docs at /docs), /healthz, /readyz and /metrics. Models load on first use
-(--preload loads them at start).
+at /openapi.json, docs at /docs), /healthz, /readyz and /metrics, and Label Studio's ML backend
+protocol (/health, /setup, /predict, /webhook: "Connect model" in a Label Studio project). Models
+load on first use (--preload loads them at start).
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ def add_parser(sub) -> None:
     caps.add_argument("--max-json-depth", type=int, default=32, metavar="N", help="JSON nesting depth (default 32)")
     caps.add_argument("--shutdown-grace", type=float, default=3.0, metavar="S",
                       help="seconds SIGTERM waits for running requests before abandoning them (default 3)")
+    ls = p.add_argument_group("Label Studio ML backend (where task images are read from)")
+    ls.add_argument("--label-studio-url", default=None, metavar="URL",
+                    help="Label Studio's address, for /data/upload/... images (default: env LABEL_STUDIO_URL, else "
+                         "the hostname Label Studio sends to /setup)")
+    ls.add_argument("--label-studio-token", default=None, metavar="TOKEN",
+                    help="its personal access token or legacy token (default: env LABEL_STUDIO_API_KEY, else the "
+                         "token Label Studio sends to /setup)")
+    ls.add_argument("--label-studio-root", default=None, metavar="DIR",
+                    help="read /data/local-files/?d=PATH from DIR/PATH on this machine (default: env "
+                         "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, else fetched from Label Studio)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run)
 
@@ -68,6 +80,23 @@ def build_config(args):
             raise PromptError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.max_crop_layers < 0 or args.max_json_kb <= 0 or args.shutdown_grace < 0:
         raise PromptError("--max-crop-layers and --shutdown-grace must be 0 or more and --max-json-kb positive")
+    ls = ServerConfig.label_studio_from_env()
+    for name in ("label_studio_url", "label_studio_token", "label_studio_root"):
+        if getattr(args, name) is not None:
+            ls[name] = getattr(args, name)
+    if ls["label_studio_url"] is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(ls["label_studio_url"])
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise PromptError(f"--label-studio-url '{ls['label_studio_url']}' is not an http(s) URL; "
+                              "give e.g. http://localhost:8080")
+    if ls["label_studio_root"] is not None:
+        from pathlib import Path
+
+        if not Path(ls["label_studio_root"]).expanduser().is_dir():
+            raise PromptError(f"--label-studio-root '{ls['label_studio_root']}' is not a folder; give Label Studio's "
+                              "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
     if args.db is not None:  # a missing or corrupt index is one line before anything listens
         from vfm.search.db import IndexDB
 
@@ -80,7 +109,7 @@ def build_config(args):
         max_waiting=args.max_waiting, preload=args.preload,
         max_points_per_side=args.max_points_per_side, max_crop_layers=args.max_crop_layers, max_prompts=args.max_prompts,
         max_classes=args.max_classes, max_json_bytes=int(args.max_json_kb * 1024), max_json_depth=args.max_json_depth,
-        shutdown_grace_s=args.shutdown_grace, db=args.db,
+        shutdown_grace_s=args.shutdown_grace, db=args.db, **ls,
     )
 
 

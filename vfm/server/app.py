@@ -21,6 +21,8 @@ from vfm.server.metrics import Metrics
 from vfm.server.models import Models
 
 STATIC = Path(__file__).parent / "static"
+#: Label Studio's ML backend routes: behind the API key too (Label Studio sends it as Basic Auth)
+LABEL_STUDIO_PATHS = ("/health", "/setup", "/predict", "/webhook")
 
 
 def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -41,6 +43,11 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.state.store = ImageStore(config.image_cache_bytes, config.logits_cache_items)
     app.state.metrics = Metrics()
     app.state.shutdown = threading.Event()  # set on shutdown: running work stops at its next batch
+    from vfm.labelstudio.backend import LabelStudioBackend
+    from vfm.labelstudio.fetch import Host
+
+    app.state.labelstudio = LabelStudioBackend(app.state, host=Host(config.label_studio_url, config.label_studio_token),
+                                               root=config.label_studio_root)
 
     app.add_middleware(AuthAndMetrics, api_key=config.api_key, metrics=app.state.metrics, router=app.router)
 
@@ -73,12 +80,13 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error(422, f"invalid request: {where}: {first.get('msg', 'malformed')}")
 
-    from vfm.server import routes_images, routes_ops, routes_search, routes_tasks
+    from vfm.server import routes_images, routes_labelstudio, routes_ops, routes_search, routes_tasks
 
     app.include_router(routes_ops.router)
     app.include_router(routes_images.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_search.router)
+    app.include_router(routes_labelstudio.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _offline_docs(app)
 
@@ -132,8 +140,9 @@ class AuthAndMetrics:
         self.app, self.api_key, self.metrics, self.router = app, api_key, metrics, router
 
     def _needs_key(self, scope) -> bool:
-        """A /v1 request that an endpoint would serve: unknown paths stay 404 and wrong methods 405."""
-        if not self.api_key or not scope.get("path", "").startswith("/v1"):
+        """A /v1 or Label Studio request that an endpoint would serve: unknown paths stay 404 and wrong methods 405."""
+        path = scope.get("path", "")
+        if not self.api_key or not (path.startswith("/v1") or path in LABEL_STUDIO_PATHS):
             return False
         if self.router is None:
             return True
@@ -156,7 +165,8 @@ class AuthAndMetrics:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         try:
             if self._needs_key(scope) and not authorized(headers.get("authorization"), self.api_key):
-                response = error(401, "missing or wrong API key; send the header 'Authorization: Bearer <key>'",
+                response = error(401, "missing or wrong API key; send the header 'Authorization: Bearer <key>' "
+                                      "(Label Studio: Basic Auth with the key as password)",
                                  {"WWW-Authenticate": "Bearer"})
                 await response(scope, receive, send_status)
             else:

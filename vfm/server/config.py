@@ -44,6 +44,10 @@ class ServerConfig:
     shutdown_grace_s: float = 3.0
     #: an index folder (vfm index) for /v1/search; /v1/embed uses its model, else the classifier
     db: str | None = None
+    #: Label Studio ML backend: the host task images are fetched from, its token, and a local files root
+    label_studio_url: str | None = None
+    label_studio_token: str | None = None
+    label_studio_root: str | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -52,3 +56,10 @@ class ServerConfig:
     @classmethod
     def api_key_from_env(cls) -> str | None:
         return os.environ.get("VFM_API_KEY") or None
+
+    @classmethod
+    def label_studio_from_env(cls) -> dict[str, str | None]:
+        """The environment names Label Studio and its ML backends use."""
+        return {"label_studio_url": os.environ.get("LABEL_STUDIO_URL") or None,
+                "label_studio_token": os.environ.get("LABEL_STUDIO_API_KEY") or None,
+                "label_studio_root": os.environ.get("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT") or None}

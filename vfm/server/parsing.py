@@ -41,15 +41,15 @@ def json_depth(text: str) -> int:
     return deepest
 
 
-async def read_json(request: Request, *, optional: bool = False) -> dict[str, Any]:
-    """The JSON object of the body, read up to the server's byte cap and checked for nesting first."""
+async def read_json(request: Request, *, optional: bool = False, limit: int | None = None) -> dict[str, Any]:
+    """The JSON object of the body, read up to the server's byte cap (or ``limit``) and checked for nesting first."""
     config = request.app.state.config
-    limit = config.max_json_bytes
+    limit = config.max_json_bytes if limit is None else int(limit)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > limit:
-            raise PayloadTooLargeError(f"the JSON body is over {limit} bytes (the server's --max-json-kb); "
+            raise PayloadTooLargeError(f"the JSON body is over {limit} bytes (set by the server's --max-json-kb); "
                                        "send fewer prompts or classes per request")
     raw = bytes(raw)
     if not raw.strip():

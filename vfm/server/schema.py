@@ -86,7 +86,37 @@ def _bodies(c) -> dict[str, type[BaseModel]]:
         k: Annotated[int, Field(ge=1, le=1000)] | None = None
         kind: Literal["image", "object"] | None = None
 
-    return {"embed": EmbedBody, "search": SearchBody, "segment": SegmentBody, "detect": DetectBody, "ground": DetectBody, "classify": ClassifyBody,
+    class LSTask(BaseModel):
+        """A Label Studio task as it sends it (other fields are passed through)."""
+
+        model_config = ConfigDict(extra="allow")
+        id: int | None = None
+        data: dict[str, Any]
+
+    class SetupBody(BaseModel):
+        """What Label Studio sends when a project connects the model."""
+
+        model_config = ConfigDict(extra="allow", populate_by_name=True)
+        project: str | None = None
+        label_config_schema: Annotated[str, Field(alias="schema", min_length=1)]
+        hostname: str | None = None
+        access_token: str | None = None
+        extra_params: Union[dict[str, Unit], str, None] = None
+
+    class PredictBody(BaseModel):
+        """Tasks to predict; ``params.context.result`` holds the smart-tool regions of an interactive request."""
+
+        model_config = ConfigDict(extra="allow")
+        tasks: Annotated[list[LSTask], Field(min_length=1)]
+        label_config: Annotated[str, Field(min_length=1)]
+        project: str | None = None
+        params: dict[str, Any] | None = None
+
+    class WebhookBody(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        action: Annotated[str, Field(min_length=1)]
+
+    return {"setup": SetupBody, "predict": PredictBody, "webhook": WebhookBody, "embed": EmbedBody, "search": SearchBody, "segment": SegmentBody, "detect": DetectBody, "ground": DetectBody, "classify": ClassifyBody,
             "tag": TagBody, "everything": EverythingBody}
 
 
@@ -119,6 +149,17 @@ class Embeddings(BaseModel):
     kind: Literal["text", "image"]
     dim: int
     embeddings: list[list[float]]
+
+
+class ModelVersion(BaseModel):
+    model_version: str
+
+
+class Predictions(BaseModel):
+    """One prediction per task: ``{"result": [Label Studio regions], "score", "model_version", "error"?}``."""
+
+    results: list[dict[str, Any]]
+    model_version: str
 
 
 class SearchResult(BaseModel):
@@ -158,6 +199,10 @@ OPERATIONS = {
     ("post", "/v1/search"): ("search", SearchResult, (400, 401, 404, 413, 422, 503)),
     ("get", "/v1/index/images/{image_id}"): (None, None, (400, 401, 404, 422, 503)),
     ("get", "/metrics"): (None, None, (422,)),
+    ("get", "/health"): (None, None, (401,)),
+    ("post", "/setup"): ("setup", ModelVersion, (400, 401, 413, 422)),
+    ("post", "/predict"): ("predict", Predictions, (400, 401, 404, 413, 415, 422, 501, 503)),
+    ("post", "/webhook"): ("webhook", None, (400, 401, 413, 422)),
 }
 
 
@@ -172,6 +217,8 @@ def openapi_document(app) -> dict:
     """FastAPI's document with the bodies, responses, error model and security scheme above."""
     from fastapi.openapi.utils import get_openapi
 
+    from vfm.server.app import LABEL_STUDIO_PATHS
+
     config = app.state.config
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     comps = doc.setdefault("components", {}).setdefault("schemas", {})
@@ -179,7 +226,7 @@ def openapi_document(app) -> dict:
     comps["Error"] = Error.model_json_schema(ref_template=tmpl)
     for name, model in _bodies(config).items():
         comps[f"{name.capitalize()}Request"] = _ref(model.model_json_schema(ref_template=tmpl), comps)
-    for model in (ImageInfo, Document, LabelsDocument, Embeddings, SearchResult):
+    for model in (ImageInfo, Document, LabelsDocument, Embeddings, SearchResult, ModelVersion, Predictions):
         comps[model.__name__] = _ref(model.model_json_schema(ref_template=tmpl), comps)
     doc["components"]["schemas"].pop("HTTPValidationError", None)
     doc["components"]["schemas"].pop("ValidationError", None)
@@ -203,7 +250,7 @@ def openapi_document(app) -> dict:
                 continue
             responses[str(code)] = {"description": ERRORS.get(code, "not ready"), "content": err}
         op["responses"] = responses
-        if path.startswith("/v1") and config.api_key:
+        if (path.startswith("/v1") or path in LABEL_STUDIO_PATHS) and config.api_key:
             op["security"] = [{"bearer": []}]
     metrics = doc["paths"].get("/metrics", {}).get("get")
     if metrics is not None:  # ?format=prometheus answers the text exposition format
