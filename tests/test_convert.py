@@ -154,3 +154,63 @@ def test_bad_datasets_are_one_line_and_write_nothing(case, message, coco_dataset
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("masks", ["brush", "polygon"])
+def test_coco_to_labelstudio_and_back(masks, coco_dataset, tmp_path):
+    """Brush RLE is lossless (masks equal); polygons keep the largest contour (IoU >= 0.8); the class order
+    comes back from the labelstudio_config.xml written beside the tasks."""
+    from vfm.formats.labelstudio import write_labelstudio
+    from vfm.formats.readers import read_dataset
+
+    there, back = tmp_path / "there", tmp_path / "back"
+    assert main(["convert", str(coco_dataset / "coco.json"), "--from", "coco", "--to", "labelstudio", "--out",
+                 str(there), "--quiet"]) == 0
+    if masks == "polygon":  # the same dataset written with polygons instead of brushes
+        ds = read_dataset(coco_dataset / "coco.json", "coco")
+        write_labelstudio(ds, ds.categories, "ground", there / "labelstudio.json", mask_format="polygon")
+    assert "<BrushLabels" in (there / "labelstudio_config.xml").read_text()
+    assert main(["convert", str(there / "labelstudio.json"), "--from", "labelstudio", "--to", "coco", "--out", str(back),
+                 "--images", str(coco_dataset), "--quiet"]) == 0
+    names0, want = _objects(coco_dataset / "coco.json")
+    names1, got = _objects(back / "coco.json")
+    assert names1 == names0 and set(got) == set(want)
+    for name, objects in want.items():
+        assert [o[0] for o in got[name]] == [o[0] for o in objects]
+        for (_, b1, m1), (_, b0, m0) in zip(got[name], objects):
+            if masks == "brush":
+                assert np.array_equal(m1, m0)
+                np.testing.assert_allclose(b1, b0, atol=1e-6)
+            else:
+                assert _iou(m1, m0) >= 0.8
+                np.testing.assert_allclose(b1, b0, atol=1.01)
+
+
+@pytest.mark.parametrize("tasks, message", [
+    ({"not": "a list"}, "has no image URL"),
+    ([{"data": {"image": "/data/local-files/?d=a.png"}, "annotations": [{"result": [
+        {"type": "rectanglelabels", "original_width": 80, "original_height": 60,
+         "value": {"x": 90, "y": 10, "width": 30, "height": 10, "rectanglelabels": ["cat"]}}]}]}], "outside the 80x60"),
+    ([{"data": {"image": "/data/upload/1/0a1b2c3d-a.png"}, "predictions": [{"result": [
+        {"type": "brushlabels", "original_width": 80, "original_height": 60,
+         "value": {"format": "rle", "rle": [0, 0, 0, 9], "brushlabels": ["cat"]}}]}]}], "malformed"),
+    ([{"data": {"image": "/data/upload/1/0a1b2c3d-nope.png"}}], "nope.png' of the dataset does not exist"),
+    ([{"data": {"image": "x.png"}, "annotations": [{"result": [
+        {"type": "polygonlabels", "original_width": 80, "original_height": 60,
+         "value": {"points": [[1, 1], [2, 2]], "polygonlabels": ["cat"]}}]}]}], "polygon of 2 points"),
+])
+def test_bad_labelstudio_files_are_one_line(tasks, message, tmp_path, capsys):
+    (tmp_path / "ls.json").write_text(json.dumps(tasks))
+    assert main(["convert", str(tmp_path / "ls.json"), "--from", "labelstudio", "--to", "coco",
+                 "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_labelstudio_export_file_names():
+    from vfm.formats.labelstudio_reader import file_name
+
+    assert file_name("/data/local-files/?d=photos/a%20b.png") == "photos/a b.png"
+    assert file_name("/data/upload/3/0a1b2c3d-dog.jpg") == "dog.jpg"
+    assert file_name("https://example.com/x/y/cat.png?sig=1") == "cat.png"

@@ -1,8 +1,8 @@
-"""`vfm convert IN --from coco|yolo|voc|labelme --to coco,yolo,labelme,voc,cvat,labelstudio --out OUT`.
+"""`vfm convert IN --from coco|yolo|voc|labelme|labelstudio --to coco,yolo,labelme,voc,cvat,labelstudio --out OUT`.
 
 Reads a box / mask dataset whole (vfm.formats.readers; COCO is the hub) and writes it with the same
 writers as `vfm label`: OUT/coco.json, OUT/yolo/ (Ultralytics layout, the images linked), OUT/labelme/,
-OUT/voc/, OUT/cvat.xml, OUT/labelstudio.json. Class names and their order are kept (COCO ids 1..K,
+OUT/voc/, OUT/cvat.xml, OUT/labelstudio.json (+ labelstudio_config.xml). Class names and their order are kept (COCO ids 1..K,
 YOLO classes 0..K-1); masks become polygons where the target format has no masks (their largest
 outer contour). A dataset that does not read whole (missing image, class id out of range, box
 outside its image, malformed file) is a one-line error naming the file, and nothing is written.
@@ -78,5 +78,11 @@ def write(ds, targets: list[str], out, *, yolo_images: str = "link") -> None:
     if "labelstudio" in targets:
         from vfm.formats.labelstudio import write_labelstudio
 
+        from vfm.formats._atomic import atomic_file
+        from vfm.formats.labelstudio import labeling_config
+
         has_masks = any("segmentation" in a for *_, anns in ds.images for a in anns)
-        write_labelstudio(ds, ds.categories, "ground" if has_masks else "detect", out / "labelstudio.json")
+        task = "ground" if has_masks else "detect"
+        write_labelstudio(ds, ds.categories, task, out / "labelstudio.json")
+        with atomic_file(out / "labelstudio_config.xml") as fh:  # the project's config; its label order is the class order
+            fh.write(labeling_config(ds.categories, task))

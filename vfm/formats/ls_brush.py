@@ -61,16 +61,20 @@ class _Bits:
 
 
 def decode_brush(rle: list[int], height: int, width: int) -> np.ndarray:
-    """Label Studio brush ``rle`` -> HxW bool mask (alpha channel > 0)."""
+    """Label Studio brush ``rle`` -> HxW bool mask (alpha channel > 0); ValueError if it is not one."""
+    if not all(isinstance(b, int) and 0 <= b < 256 for b in rle):
+        raise ValueError("brush RLE values must be bytes (integers 0-255)")
     src = _Bits(rle)
     num = src.read(32)
     word = src.read(5) + 1
     sizes = [src.read(4) + 1 for _ in range(4)]
+    if num != height * width * 4:
+        raise ValueError(f"brush RLE holds {num} values, expected {height * width * 4} for {height}x{width} RGBA")
     out = np.zeros(num, dtype=np.uint16)
     i = 0
     while i < num:
         x = src.read(1)
-        j = i + 1 + src.read(sizes[src.read(2)])
+        j = min(num, i + 1 + src.read(sizes[src.read(2)]))  # a malformed run cannot write past the end
         if x:
             out[i:j] = src.read(word)
             i = j
@@ -78,6 +82,4 @@ def decode_brush(rle: list[int], height: int, width: int) -> np.ndarray:
             while i < j:
                 out[i] = src.read(word)
                 i += 1
-    if num != height * width * 4:
-        raise ValueError(f"brush RLE holds {num} values, expected {height * width * 4} for {height}x{width} RGBA")
     return out.reshape(height, width, 4)[:, :, 3] > 0

@@ -13,6 +13,7 @@
 - ``labelme``: a folder of LabelMe JSON; ``polygon`` shapes are masks, ``rectangle`` boxes (other
   shape types are an error naming the file); the image is ``imagePath`` relative to the JSON; class
   order from ``labels.txt`` when present, else first appearance.
+- ``labelstudio``: a Label Studio JSON export / import task list (vfm.formats.labelstudio_reader).
 
 Every problem (missing file, class id out of range, box outside the image, malformed file) is a
 DatasetError naming the file (and line): nothing is written from a dataset that does not read whole.
@@ -29,7 +30,7 @@ import numpy as np
 
 from vfm.formats.dataset import Dataset, DatasetError, box_item, image_size, polygon_mask
 
-FORMATS = ("coco", "yolo", "voc", "labelme")
+FORMATS = ("coco", "yolo", "voc", "labelme", "labelstudio")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
@@ -39,7 +40,15 @@ def read_dataset(path: str | os.PathLike, fmt: str, images: str | None = None) -
     p = Path(path)
     if not p.exists():
         raise DatasetError(f"dataset '{path}' does not exist")
-    return {"coco": _coco, "yolo": _yolo, "voc": _voc, "labelme": _labelme}[fmt](p, images)
+    return {"coco": _coco, "yolo": _yolo, "voc": _voc, "labelme": _labelme, "labelstudio": _labelstudio}[fmt](p, images)
+
+
+def _labelstudio(path: Path, images: str | None) -> Dataset:
+    from vfm.formats.labelstudio_reader import read_labelstudio
+
+    if not path.is_file():
+        raise DatasetError(f"--from labelstudio takes a Label Studio JSON export file; '{path}' is a folder")
+    return read_labelstudio(_json(path), path, images)
 
 
 def _json(path: Path):
