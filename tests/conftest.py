@@ -42,6 +42,18 @@ def tiny_sam2_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_gdino_dir(tmp_path_factory):
+    from vfm.testing.tiny_detectors import build_grounding_dino
+
+    return build_grounding_dino(tmp_path_factory.mktemp("models") / "tiny-gdino", seed=0)
+
+
+@pytest.fixture(scope="session")
+def gdino_dir(tiny_gdino_dir):
+    return tiny_gdino_dir
+
+
+@pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory):
     from vfm.testing.tiny_clip import build_clip
 

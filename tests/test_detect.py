@@ -15,13 +15,6 @@ from vfm.tasks.detect import Detector, check_threshold
 
 
 @pytest.fixture(scope="session")
-def tiny_gdino_dir(tmp_path_factory):
-    from vfm.testing.tiny_detectors import build_grounding_dino
-
-    return build_grounding_dino(tmp_path_factory.mktemp("models") / "tiny-gdino", seed=0)
-
-
-@pytest.fixture(scope="session")
 def tiny_owlv2_dir(tmp_path_factory):
     from vfm.testing.tiny_detectors import build_owlv2
 

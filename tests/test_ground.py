@@ -14,13 +14,6 @@ from vfm.tasks.prompts import Prompt
 
 
 @pytest.fixture(scope="module")
-def tiny_gdino_dir(tmp_path_factory):
-    from vfm.testing.tiny_detectors import build_grounding_dino
-
-    return build_grounding_dino(tmp_path_factory.mktemp("models") / "tiny-gdino", seed=0)
-
-
-@pytest.fixture(scope="module")
 def grounder(tiny_gdino_dir, tiny_segmenter):
     return Grounder(Detector.load(str(tiny_gdino_dir), device="cpu", precision="fp32"), tiny_segmenter)
 

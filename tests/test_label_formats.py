@@ -16,13 +16,6 @@ from vfm.formats.ls_brush import decode_brush, encode_brush
 CLASSES = "cat, dog"
 
 
-@pytest.fixture(scope="module")
-def tiny_gdino_dir(tmp_path_factory):
-    from vfm.testing.tiny_detectors import build_grounding_dino
-
-    return build_grounding_dino(tmp_path_factory.mktemp("models") / "tiny-gdino", seed=0)
-
-
 def write_folder(root, n=4):
     """n synthetic images in nested folders, one corrupt .jpg and one non-image file."""
     (root / "sub" / "deeper").mkdir(parents=True)

@@ -64,13 +64,6 @@ def data_uri(pixels: np.ndarray) -> str:
 
 
 @pytest.fixture(scope="module")
-def gdino_dir(tmp_path_factory):
-    from vfm.testing.tiny_detectors import build_grounding_dino
-
-    return build_grounding_dino(tmp_path_factory.mktemp("models") / "tiny-gdino", seed=0)
-
-
-@pytest.fixture(scope="module")
 def pixels():
     return make_image(160, 200, seed=3)  # Grounding DINO's tiny model wants >= 128 px
 

@@ -24,13 +24,6 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def gdino_dir(tmp_path_factory):
-    from vfm.testing.tiny_detectors import build_grounding_dino
-
-    return build_grounding_dino(tmp_path_factory.mktemp("models") / "tiny-gdino", seed=0)
-
-
-@pytest.fixture(scope="module")
 def clip_dir(tmp_path_factory):
     from vfm.testing.tiny_clip import build_clip
 

@@ -46,13 +46,6 @@ def scene(width: int = 480, height: int = 320) -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def gdino_dir(tmp_path_factory):
-    from vfm.testing.tiny_detectors import build_grounding_dino
-
-    return build_grounding_dino(tmp_path_factory.mktemp("models") / "tiny-gdino", seed=0)
-
-
-@pytest.fixture(scope="module")
 def server_url(tiny_sam_dir, gdino_dir):
     app = create_app(ServerConfig(segmenter=str(tiny_sam_dir), detector=str(gdino_dir), device="cpu", precision="fp32"))
     with serve_in_thread(app) as url:
