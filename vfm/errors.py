@@ -26,6 +26,12 @@ class ImageTooLargeError(ImageError):
     http_status = 413
 
 
+class VideoError(VfmError):
+    """A video could not be read: missing, not a video, no video stream, zero frames, corrupt."""
+
+    http_status = 415
+
+
 class PromptError(VfmError):
     """A prompt (point, box, mask, class list, threshold) is malformed or outside the image."""
 

@@ -1,7 +1,8 @@
 """`vfm eval --gt GT.json --pred PRED.json [--iou-type segm|bbox]`: the COCO AP table;
 `vfm eval --task depth --gt GT_DIR --pred PRED_DIR [--align auto|none|median|lstsq]`: AbsRel, RMSE, δ;
 `vfm eval --task semantic --gt GT_DIR --pred PRED_DIR --classes FILE`: mIoU, pixel accuracy, per-class IoU;
-`vfm eval --task bev --gt KITTI_LABELS --pred DIR`: BEV and 3D AP (R40) at IoU 0.5 and 0.7 per class.
+`vfm eval --task bev --gt KITTI_LABELS --pred DIR`: BEV and 3D AP (R40) at IoU 0.5 and 0.7 per class;
+`vfm eval --task vos --gt GT_DIR --pred DIR`: DAVIS J, F and J&F per object and mean.
 
 Categories are matched by name, images by file_name (or id). PRED may be a COCO dataset (as `vfm
 label` writes), the --json output of vfm detect / ground / everything (one document, or one per line
@@ -16,6 +17,10 @@ over all pixels, classes absent from both GT and predictions left out of the mea
 
 BEV: KITTI label files paired by name (GT_DIR/000123.txt with PRED_DIR/000123.txt, as vfm lidar3d
 --out writes), or two files; every class of the ground truth but DontCare; docs/dense.md.
+
+VOS: DAVIS-style indexed PNG masks per frame (value = object id), one sequence per folder (or its
+masks/ subfolder, as vfm track --out writes) or one subfolder per sequence; frames paired by name;
+the first and last frame left out as DAVIS 2017 does (--all-frames keeps them); docs/track.md.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ import argparse
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="COCO AP of predictions against ground truth (categories matched by name)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", choices=["coco", "depth", "semantic", "bev"], default="coco",
+    p.add_argument("--task", choices=["coco", "depth", "semantic", "bev", "vos"], default="coco",
                    help="coco (instances: AP, default), depth (depth maps: AbsRel, RMSE, δ), semantic (label maps: mIoU) "
-                        "or bev (KITTI 3D boxes: BEV and 3D AP)")
+                        "bev (KITTI 3D boxes: BEV and 3D AP) or vos (video masks: DAVIS J&F)")
     p.add_argument("--gt", required=True, metavar="GT", help="ground truth: a COCO dataset, or (depth) a folder of maps")
     p.add_argument("--pred", required=True, metavar="PRED",
                    help="predictions: a COCO dataset, vfm's single-image --json documents or a results list; "
@@ -48,8 +53,29 @@ def add_parser(sub) -> None:
     s.add_argument("--classes", metavar="FILE", default=None,
                    help="class names, one per line: line 1 is class 0 (classes.txt of vfm semantic / vfm label)")
     s.add_argument("--ignore-index", type=int, default=255, metavar="V", help="GT value left out (default 255)")
+    v = p.add_argument_group("video object segmentation (--task vos)")
+    v.add_argument("--all-frames", action="store_true", help="score the first and last frame too (DAVIS leaves them out)")
     p.add_argument("--json", action="store_true", help="print the stats as JSON")
     p.set_defaults(func=run)
+
+
+def run_vos(args) -> int:
+    import json
+
+    from vfm.eval_vos import evaluate_vos
+
+    res = evaluate_vos(args.gt, args.pred, skip_first_last=not args.all_frames)
+    doc = res.to_dict()
+    if args.json:
+        print(json.dumps(doc))
+        return 0
+    print(f"DAVIS J&F over {len(res.objects)} object(s), {res.frames} frame(s) scored: "
+          f"J&F {doc['J&F']:.4f}  J {doc['J']['mean']:.4f}  F {doc['F']['mean']:.4f}")
+    print(f"  {'object':<24} {'J mean':>7} {'J rec':>6} {'J dec':>6} {'F mean':>7} {'F rec':>6} {'F dec':>6}")
+    for key, o in res.objects.items():
+        print(f"  {key:<24} {o['J']['mean']:7.4f} {o['J']['recall']:6.3f} {o['J']['decay']:6.3f} "
+              f"{o['F']['mean']:7.4f} {o['F']['recall']:6.3f} {o['F']['decay']:6.3f}")
+    return 0
 
 
 def run(args) -> int:
@@ -61,6 +87,8 @@ def run(args) -> int:
         return run_semantic(args)
     if args.task == "bev":
         return run_bev(args)
+    if args.task == "vos":
+        return run_vos(args)
     from vfm.eval import STAT_NAMES, evaluate
 
     res = evaluate(args.gt, args.pred, iou_type=args.iou_type)

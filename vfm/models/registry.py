@@ -27,7 +27,7 @@ class ModelSpec:
     alias: str
     hub_id: str
     family: str  # adapter family, e.g. "sam", "sam-hq", "sam2", "grounding-dino", "clip"
-    task: str  # "segment", "detect", "classify", "embed", "semantic"
+    task: str  # "segment", "track", "detect", "classify", "embed", "semantic"
     description: str
 
 
@@ -53,6 +53,9 @@ register_alias("sam2.1-hiera-tiny", "facebook/sam2.1-hiera-tiny", "sam2", "segme
 register_alias("sam2.1-hiera-small", "facebook/sam2.1-hiera-small", "sam2", "segment", "SAM 2.1 Hiera-S (46M), images")
 register_alias("sam2.1-hiera-base-plus", "facebook/sam2.1-hiera-base-plus", "sam2", "segment", "SAM 2.1 Hiera-B+ (81M), images")
 register_alias("sam2.1-hiera-large", "facebook/sam2.1-hiera-large", "sam2", "segment", "SAM 2.1 Hiera-L (224M), images")
+
+# Video tracking (the SAM 2.1 aliases above track too: `vfm track --model sam2.1-hiera-tiny`) ---------
+register_alias("edgetam", "yonigozlan/EdgeTAM-hf", "edgetam", "track", "EdgeTAM (14M): SAM 2 made fast for on-device video tracking")
 
 # Open-vocabulary detection -------------------------------------------------------------------
 register_alias("grounding-dino-tiny", "IDEA-Research/grounding-dino-tiny", "grounding-dino", "detect", "Grounding DINO Swin-T (172M): text prompt -> boxes")
@@ -130,6 +133,8 @@ MODEL_TYPE_FAMILY: dict[str, str] = {
     "sam": "sam",
     "sam_hq": "sam-hq",
     "sam2": "sam2",
+    "sam2_video": "sam2",
+    "edgetam_video": "edgetam",
     "grounding-dino": "grounding-dino",
     "owlv2": "owlv2",
     "owlvit": "owlvit",
@@ -249,7 +254,8 @@ for _t in CLASSIFIER_MODEL_TYPES:
 FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "sam": ("segment",),
     "sam-hq": ("segment",),
-    "sam2": ("segment",),
+    "sam2": ("segment", "track"),
+    "edgetam": ("track",),
     "grounding-dino": ("detect",),
     "owlv2": ("detect",),
     "owlvit": ("detect",),

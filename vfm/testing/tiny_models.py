@@ -107,3 +107,53 @@ def build_sam2(out_dir: str | Path, *, seed: int = 0, image_size: int = 256, pro
             "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
         }))
     return out
+
+
+def sam2_video_config(*, image_size: int = 256, hiera_t: bool = False):
+    """A SAM 2.1 video config: tiny (hidden 16-128: transformers fixes the memory width at 64
+    and reshapes object pointers only when the model width is a larger multiple of it, as in the real checkpoints) or, with ``hiera_t``, Hiera-T's real sizes."""
+    from transformers import Sam2HieraDetConfig, Sam2VideoConfig, Sam2VisionConfig
+
+    if hiera_t:  # facebook/sam2.1-hiera-tiny: Hiera-T (blocks 1-2-7-2, embed 96), 256-d memory attention
+        backbone = Sam2HieraDetConfig(blocks_per_stage=[1, 2, 7, 2], embed_dim_per_stage=[96, 192, 384, 768],
+                                      num_attention_heads_per_stage=[1, 2, 4, 8], global_attention_blocks=[5, 7, 9],
+                                      window_positional_embedding_background_size=[7, 7], image_size=[image_size] * 2)
+        vision = Sam2VisionConfig(backbone_config=backbone.to_dict(), backbone_channel_list=[768, 384, 192, 96],
+                                  backbone_feature_sizes=[[image_size // 4] * 2, [image_size // 8] * 2, [image_size // 16] * 2])
+        return Sam2VideoConfig(vision_config=vision.to_dict(), image_size=image_size,
+                               prompt_encoder_config={"image_size": image_size},
+                               memory_attention_rope_feat_sizes=[image_size // 16] * 2)
+    backbone = Sam2HieraDetConfig(
+        hidden_size=16, num_attention_heads=1, blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[16, 32, 64, 128],
+        num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4], global_attention_blocks=[3],
+        image_size=[image_size, image_size], window_positional_embedding_background_size=[4, 4],
+    )
+    vision = Sam2VisionConfig(backbone_config=backbone.to_dict(), backbone_channel_list=[128, 64, 32, 16], fpn_hidden_size=128,
+                              backbone_feature_sizes=[[image_size // 4] * 2, [image_size // 8] * 2, [image_size // 16] * 2])
+    return Sam2VideoConfig(
+        vision_config=vision.to_dict(), image_size=image_size,
+        prompt_encoder_config={"hidden_size": 128, "image_size": image_size, "patch_size": 16, "mask_input_channels": 8},
+        mask_decoder_config={"hidden_size": 128, "mlp_dim": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                             "iou_head_hidden_dim": 32},
+        memory_attention_hidden_size=128, memory_attention_num_layers=1, memory_attention_feed_forward_hidden_size=64,
+        memory_attention_rope_feat_sizes=[image_size // 16] * 2, memory_encoder_hidden_size=128,
+        memory_encoder_output_channels=64, mask_downsampler_embed_dim=128, memory_fuser_embed_dim=128,
+        memory_fuser_intermediate_dim=64, memory_fuser_num_layers=1,
+    )
+
+
+def build_sam2_video(out_dir: str | Path, *, seed: int = 0, image_size: int = 256, hiera_t: bool = False,
+                     processor: bool = True) -> Path:
+    """Build a SAM 2.1 video checkpoint (``Sam2VideoModel``) with random weights and its processor files."""
+    from transformers import Sam2ImageProcessorFast, Sam2VideoModel, Sam2VideoProcessor, Sam2VideoVideoProcessor
+
+    torch.manual_seed(seed)
+    model = Sam2VideoModel(sam2_video_config(image_size=image_size, hiera_t=hiera_t)).eval()
+    _reinit(model, seed)
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    if processor:
+        size = {"height": image_size, "width": image_size}
+        Sam2VideoProcessor(image_processor=Sam2ImageProcessorFast(size=size, mask_size={"height": image_size // 4, "width": image_size // 4}),
+                           video_processor=Sam2VideoVideoProcessor(size=size)).save_pretrained(out)
+    return out

@@ -1,0 +1,162 @@
+"""`vfm track VIDEO --model M [prompts] --out DIR [--json]`: track objects through a video.
+
+Prompts, each on a source frame F (0-based) for an object id, repeatable and mixable:
+`--point F,X,Y[,LABEL]` (LABEL 1 on the object, 0 not on it), `--box F,X0,Y0,X1,Y1` and
+`--mask F,PNG` prompt object 1; `--prompts FILE.json` is a list of
+{"frame", "object", "points", "labels", "box", "mask"} for several objects and for corrections
+on later frames (a click on frame 300 refines the object from there on). Or find the objects by
+name: `--classes "person, car"` detects them on the first frame with --detector and tracks each;
+`--redetect-every N` detects again every N frames and starts a new object for each detection no
+tracked object covers.
+
+VIDEO is any file PyAV decodes (mp4, mov, mkv, webm, avi; rotation metadata applied), a folder of
+frames or a glob ("frames/*.jpg"). Frames are decoded as they are needed and memory stays flat in
+the video's length. --out DIR gets tracks.jsonl, masks/*.png (DAVIS indexed), mot.txt, ytvis.json
+and overlay.mp4; --json prints the tracks.jsonl lines on stdout instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from vfm.cli.common import add_runtime_options, out_dir
+from vfm.errors import PromptError
+
+DEFAULT_TRACKER = "sam2.1-hiera-tiny"
+
+
+def add_parser(sub) -> None:
+    from vfm.cli.detect_cmd import DEFAULT_DETECTOR
+
+    p = sub.add_parser("track", help="track objects through a video: clicks, boxes, masks or class names -> masklets",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("video", metavar="VIDEO", help="a video file, a folder of frames or a glob of frames")
+    p.add_argument("--model", default=DEFAULT_TRACKER, help=f"SAM 2.1 or EdgeTAM alias, hub id or directory (default {DEFAULT_TRACKER})")
+    g = p.add_argument_group("prompts")
+    g.add_argument("--point", action="append", metavar="F,X,Y[,LABEL]", help="a click on frame F for object 1 (repeatable)")
+    g.add_argument("--box", action="append", metavar="F,X0,Y0,X1,Y1", help="a box on frame F for object 1")
+    g.add_argument("--mask", action="append", metavar="F,PNG", help="a mask image on frame F for object 1")
+    g.add_argument("--prompts", metavar="FILE.json", help='a list of {"frame", "object", "points", "labels", "box", "mask"}')
+    g.add_argument("--classes", default=None, help='find the objects by name on the first frame, e.g. "person, car"')
+    g.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"open-vocabulary detector for --classes (default {DEFAULT_DETECTOR})")
+    g.add_argument("--box-threshold", type=float, default=None, metavar="T", help="detector box threshold, as in `vfm detect`")
+    g.add_argument("--text-threshold", type=float, default=None, metavar="T", help="Grounding DINO text threshold, as in `vfm detect`")
+    g.add_argument("--redetect-every", type=int, default=0, metavar="N",
+                   help="with --classes: detect again every N frames read; uncovered detections become new objects")
+    g.add_argument("--match-iou", type=float, default=0.5, metavar="T",
+                   help="a re-detection whose box overlaps a tracked object's box with IoU >= T is that object (default 0.5)")
+    v = p.add_argument_group("frames")
+    v.add_argument("--start", type=int, default=0, metavar="F", help="first source frame to read (default 0)")
+    v.add_argument("--end", type=int, default=None, metavar="F", help="stop before source frame F (default: the end)")
+    v.add_argument("--stride", type=int, default=1, metavar="N", help="read every Nth frame from --start (default 1)")
+    v.add_argument("--fps", type=float, default=None, help="frame rate of a folder or glob of frames (default 30)")
+    p.add_argument("--out", metavar="DIR", default=None, help="write tracks.jsonl, masks/, mot.txt, ytvis.json, overlay.mp4 here")
+    p.add_argument("--json", action="store_true", help="print one tracks.jsonl line per frame on stdout")
+    p.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4 (the slowest output)")
+    p.add_argument("--keep-memory", action="store_true",
+                   help="keep every frame's memory as transformers' session does (memory grows with the video; for checks)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_runtime_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from vfm.models.registry import resolve
+    from vfm.video.prompts import check_prompts, parse_cli_prompts
+    from vfm.video.reader import open_video
+
+    if args.out is None and not args.json:
+        raise PromptError("say where the tracks go: --out DIR (tracks.jsonl, masks/, mot.txt, ytvis.json, overlay.mp4) and/or --json")
+    prompts = parse_cli_prompts(args.point, args.box, args.mask, args.prompts)
+    classes = _classes(args)
+    if not prompts and classes is None:
+        raise PromptError('give what to track: --point F,X,Y, --box F,X0,Y0,X1,Y1, --mask F,PNG, --prompts FILE.json '
+                          'or --classes "person, car"')
+    if args.redetect_every < 0 or (args.redetect_every and classes is None):
+        raise PromptError("--redetect-every N needs --classes and N >= 1")
+    if not 0 < args.match_iou <= 1:
+        raise PromptError(f"--match-iou {args.match_iou} must be in (0, 1]")
+    resolve(args.model, task="track")  # an unknown or image-only model fails before the video is opened
+    video = open_video(args.video, start=args.start, end=args.end, stride=args.stride, fps=args.fps,
+                       max_pixels=args.max_pixels)
+    check_prompts(prompts, width=video.width, height=video.height, video=video)
+    out = out_dir(args.out) if args.out else None
+
+    from vfm.video.tracker import VideoTracker
+
+    tracker = VideoTracker.load(args.model, device=args.device, precision=args.precision)
+    discover = None
+    categories: dict[int, str] = {}
+    if classes is not None:
+        from vfm.tasks.detect import Detector, check_threshold
+        from vfm.video.grounded import GroundedPrompter
+
+        check_threshold(args.box_threshold, "--box-threshold")
+        check_threshold(args.text_threshold, "--text-threshold")
+        detector = Detector.load(args.detector, device=args.device, precision=args.precision)
+        discover = GroundedPrompter(detector, classes, args.box_threshold, args.text_threshold, args.redetect_every,
+                                    args.match_iou, first_id=max((p.object for p in prompts), default=0) + 1)
+        categories = discover.categories
+    writer = None
+    if out is not None:
+        from vfm.video.outputs import TrackWriter
+
+        writer = TrackWriter(out, width=video.width, height=video.height, fps=video.fps, video_name=video.stem,
+                             categories=categories, overlay=not args.no_overlay)
+    total = video.selected_count()
+    shown = time.monotonic()
+    started = shown
+    n = 0
+    objects: set[int] = set()
+    try:
+        for frame in tracker.track(video, prompts, prune=not args.keep_memory, keep_pixels=writer is not None and not args.no_overlay,
+                                   discover=discover):
+            n += 1
+            if writer is not None:
+                record = writer.write(frame)
+            else:
+                from vfm.video.outputs import frame_record
+
+                record = frame_record(frame)
+            objects.update(o["id"] for o in record["objects"])
+            if args.json:
+                sys.stdout.write(json.dumps(record) + "\n")
+            if not args.quiet and time.monotonic() - shown > 2:
+                shown = time.monotonic()
+                rate = n / max(shown - started, 1e-9)
+                sys.stderr.write(f"tracked {n}{'/' + str(total) if total else ''} frames ({rate:.1f} frames/s, "
+                                 f"{len(objects)} object(s))\n")
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if n == 0:
+        if writer is not None:
+            writer.abort()
+        raise PromptError(f"no frames of '{args.video}' were read (check --start/--end); nothing was written")
+    missed = [p for p in prompts if p.frame > frame.index]
+    written = writer.finish() if writer is not None else []
+    for problem in video.problems:
+        sys.stderr.write(f"vfm track: warning: {problem}\n")
+    for p in missed:
+        sys.stderr.write(f"vfm track: warning: {p.describe()} was never reached (the video ended at frame {frame.index})\n")
+    if not args.quiet:
+        rate = n / max(time.monotonic() - started, 1e-9)
+        where = f"; wrote {', '.join(written)} to {out}" if written else ""
+        sys.stderr.write(f"tracked {len(objects)} object(s) through {n} frame(s) of '{args.video}' with {tracker.name} "
+                         f"({rate:.1f} frames/s){where}\n")
+    return 1 if video.problems or missed else 0
+
+
+def _classes(args) -> list[str] | None:
+    if args.classes is None:
+        return None
+    from vfm.tasks.classes import parse_classes
+
+    classes = parse_classes(args.classes)
+    if not classes:
+        raise PromptError('--classes is empty; give class names separated by commas, e.g. "person, car"')
+    return classes
