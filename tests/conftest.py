@@ -42,6 +42,13 @@ def tiny_sam2_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_sam2_video_dir(tmp_path_factory):
+    from vfm.testing.tiny_models import build_sam2_video
+
+    return build_sam2_video(tmp_path_factory.mktemp("models") / "tiny-sam2-video", image_size=128, seed=1)
+
+
+@pytest.fixture(scope="session")
 def tiny_gdino_dir(tmp_path_factory):
     from vfm.testing.tiny_detectors import build_grounding_dino
 

@@ -53,8 +53,8 @@ def write_video(path: str | Path, n: int, width: int, height: int, *, fps: int =
         stream.pix_fmt = "yuv420p" if codec != "ffv1" else "rgb24"
         if codec == "libx264":
             stream.options = {"crf": "1", "preset": "ultrafast"}
-        if rotation is not None:
-            stream.metadata["rotate"] = str(rotation)
+        if rotation is not None:  # a display matrix, as phones write: players rotate by it
+            stream.set_display_rotation(rotation)
         for i in range(n):
             frame = av.VideoFrame.from_ndarray(frame_and_masks(i, width, height, objects, seed)[0], format="rgb24")
             for packet in stream.encode(frame):

@@ -145,7 +145,7 @@ def sam2_video_config(*, image_size: int = 256, hiera_t: bool = False):
 def build_sam2_video(out_dir: str | Path, *, seed: int = 0, image_size: int = 256, hiera_t: bool = False,
                      processor: bool = True) -> Path:
     """Build a SAM 2.1 video checkpoint (``Sam2VideoModel``) with random weights and its processor files."""
-    from transformers import Sam2ImageProcessorFast, Sam2VideoModel, Sam2VideoProcessor, Sam2VideoVideoProcessor
+    from transformers import Sam2ImageProcessor, Sam2VideoModel, Sam2VideoProcessor, Sam2VideoVideoProcessor
 
     torch.manual_seed(seed)
     model = Sam2VideoModel(sam2_video_config(image_size=image_size, hiera_t=hiera_t)).eval()
@@ -154,6 +154,6 @@ def build_sam2_video(out_dir: str | Path, *, seed: int = 0, image_size: int = 25
     model.save_pretrained(out)
     if processor:
         size = {"height": image_size, "width": image_size}
-        Sam2VideoProcessor(image_processor=Sam2ImageProcessorFast(size=size, mask_size={"height": image_size // 4, "width": image_size // 4}),
+        Sam2VideoProcessor(image_processor=Sam2ImageProcessor(size=size, mask_size={"height": image_size // 4, "width": image_size // 4}),
                            video_processor=Sam2VideoVideoProcessor(size=size)).save_pretrained(out)
     return out

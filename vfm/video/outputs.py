@@ -85,7 +85,7 @@ class TrackWriter:
         (self.tmp / "objects").mkdir()
         self.width, self.height, self.fps = width, height, fps
         self.video_name = video_name
-        self.categories = categories or {}
+        self.categories = categories if categories is not None else {}  # filled while tracking (grounded)
         self.jsonl = open(self.tmp / "tracks.jsonl", "w", encoding="utf-8")
         self.mot = open(self.tmp / "mot.txt", "w", encoding="utf-8")
         self.frames: list[str] = []  # YouTube-VIS file names, in order
