@@ -10,7 +10,7 @@ As the DAVIS 2017 semi-supervised benchmark defines them:
   has a boundary; P = 1, R = 0 for an empty prediction of a present object and the reverse).
 - Per object: the mean over the sequence's frames *without its first and last* (the first is the
   given mask; DAVIS leaves both out), the recall (fraction of frames above 0.5) and the decay (mean of
-  the first quarter of the frames minus that of the last quarter).
+  the first quarter of the frames minus that of the last quarter, DAVIS's quarter edges).
 - J&F: the mean over all objects of all sequences of J, the same for F, and their average.
 
 Folders are DAVIS-style: indexed PNGs per frame (pixel value = object id, 0 background, 255 void
@@ -88,10 +88,11 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> 
 def _stats(values: np.ndarray) -> dict[str, float]:
     if len(values) == 0:
         return {"mean": float("nan"), "recall": float("nan"), "decay": float("nan")}
-    bins = np.array_split(np.arange(len(values)), 4)
-    quarters = [float(values[b].mean()) for b in bins if len(b)]
+    # DAVIS's quarters: edges at round(linspace(1, n, 5)) - 1, each quarter including its end edge
+    edges = (np.round(np.linspace(1, len(values), 5) + 1e-10) - 1).astype(np.int64)
+    first, last = values[edges[0]: edges[1] + 1], values[edges[3]: edges[4] + 1]
     return {"mean": float(values.mean()), "recall": float((values > 0.5).mean()),
-            "decay": quarters[0] - quarters[-1] if len(quarters) > 1 else 0.0}
+            "decay": float(first.mean() - last.mean())}
 
 
 @dataclass
