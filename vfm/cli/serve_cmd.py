@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from vfm.errors import PromptError
-from vfm.server.config import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER
+from vfm.server.config import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER, DEFAULT_TRACKER
 
 
 def add_parser(sub) -> None:
@@ -24,6 +24,10 @@ def add_parser(sub) -> None:
     p.add_argument("--segmenter", default=DEFAULT_SEGMENTER, help=f"SAM-family model (default {DEFAULT_SEGMENTER})")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector for detect/ground (default {DEFAULT_DETECTOR})")
     p.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"CLIP/SigLIP for classify/tag (default {DEFAULT_CLASSIFIER})")
+    p.add_argument("--tracker", default=DEFAULT_TRACKER, help=f"SAM 2.1 / EdgeTAM for video tracking (default {DEFAULT_TRACKER})")
+    p.add_argument("--max-video-upload-mb", type=float, default=1024.0, help="largest accepted video upload in MB (default 1024)")
+    p.add_argument("--video-dir", default=None, metavar="DIR",
+                   help="keep uploaded videos and tracking results here (default: a temporary folder, removed at exit)")
     p.add_argument("--db", default=None, metavar="PATH",
                    help="an index made by vfm index: enables POST /v1/search and the page's search box")
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1 (default: env VFM_API_KEY)")
@@ -102,7 +106,8 @@ def build_config(args):
 
         IndexDB(args.db).close()
     return ServerConfig(
-        segmenter=args.segmenter, detector=args.detector, classifier=args.classifier,
+        segmenter=args.segmenter, detector=args.detector, classifier=args.classifier, tracker=args.tracker,
+        max_video_upload_mb=args.max_video_upload_mb, video_dir=args.video_dir,
         api_key=args.api_key or ServerConfig.api_key_from_env(), max_upload_mb=args.max_upload_mb,
         max_pixels=args.max_pixels, device=args.device, precision=args.precision,
         embedding_cache_bytes=int(args.cache_mb * 1048576), concurrency=args.concurrency,

@@ -35,7 +35,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     config = config or ServerConfig()
     app = FastAPI(title="vfm", version=__version__, docs_url=None, redoc_url=None,
                   description="Vision foundation models as a service: promptable segmentation, detection, "
-                              "grounding, classification and tagging on uploaded images; embeddings and search of an index (--db). Masks are COCO RLE, "
+                              "grounding, classification and tagging on uploaded images; video tracking as background jobs; embeddings and search of an index (--db). Masks are COCO RLE, "
                               "coordinates original-image pixels, boxes XYXY.")
     app.state.config = config
     app.state.models = Models(config)
@@ -67,7 +67,14 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
+            path = request.url.path
+            allowed = sorted({m for r in app.router.routes if getattr(r, "methods", None) and r.path_regex.match(path)
+                              for m in r.methods})
+            if allowed:
+                headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return error(exc.status_code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):  # last line of defence: JSON, one line
@@ -80,19 +87,23 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error(422, f"invalid request: {where}: {first.get('msg', 'malformed')}")
 
-    from vfm.server import routes_images, routes_labelstudio, routes_ops, routes_search, routes_tasks
+    from vfm.server import routes_images, routes_labelstudio, routes_ops, routes_search, routes_tasks, routes_videos
 
     app.include_router(routes_ops.router)
     app.include_router(routes_images.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_search.router)
     app.include_router(routes_labelstudio.router)
+    app.include_router(routes_videos.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _offline_docs(app)
 
     @app.on_event("shutdown")
     async def stop_work():
         app.state.shutdown.set()
+        if getattr(app.state, "videos", None) is not None:
+            app.state.jobs.shutdown()
+            app.state.videos.close()
 
     if config.preload:
         @app.on_event("startup")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 DEFAULT_SEGMENTER = "sam-vit-base"
 DEFAULT_DETECTOR = "grounding-dino-tiny"
 DEFAULT_CLASSIFIER = "clip-vit-base-32"
+DEFAULT_TRACKER = "sam2.1-hiera-tiny"
 
 
 @dataclass
@@ -17,6 +18,7 @@ class ServerConfig:
     segmenter: str = DEFAULT_SEGMENTER
     detector: str = DEFAULT_DETECTOR
     classifier: str = DEFAULT_CLASSIFIER
+    tracker: str = DEFAULT_TRACKER
     api_key: str | None = None
     max_upload_mb: float = 50.0
     max_pixels: int | None = None  # None: vfm's default (100M, env VFM_MAX_PIXELS)
@@ -48,6 +50,12 @@ class ServerConfig:
     label_studio_url: str | None = None
     label_studio_token: str | None = None
     label_studio_root: str | None = None
+    #: videos (POST /v1/videos): the largest upload, and the folder uploads and tracking results live in
+    #: (None: a temporary folder removed when the server stops)
+    max_video_upload_mb: float = 1024.0
+    video_dir: str | None = None
+    #: finished tracking jobs kept (oldest results removed beyond it)
+    max_jobs: int = 32
 
     @property
     def max_upload_bytes(self) -> int:

@@ -154,6 +154,12 @@ class Models:
 
             return Embedder.load(c.classifier, device=c.device)
 
+        def load_tracker():
+            from vfm.video.tracker import VideoTracker
+
+            return VideoTracker.load(c.tracker, device=c.device, precision=c.precision)
+
+        self.tracker = ModelHolder("tracker", c.tracker, load_tracker, concurrency=1, max_waiting=c.max_waiting)
         self.searcher = ModelHolder("index", c.db, load_searcher, **kw)
         self.embedder = ModelHolder("embedder", c.db or c.classifier, load_embedder, **kw)
         self.segmenter = ModelHolder("segmenter", c.segmenter, load_segmenter, **kw)

@@ -116,7 +116,29 @@ def _bodies(c) -> dict[str, type[BaseModel]]:
         model_config = ConfigDict(extra="allow")
         action: Annotated[str, Field(min_length=1)]
 
-    return {"setup": SetupBody, "predict": PredictBody, "webhook": WebhookBody, "embed": EmbedBody, "search": SearchBody, "segment": SegmentBody, "detect": DetectBody, "ground": DetectBody, "classify": ClassifyBody,
+    class TrackPrompt(Strict):
+        frame: Annotated[int, Field(ge=0)]
+        object: Annotated[int, Field(ge=1, le=65535)] = 1
+        points: Annotated[list[Point], Field(max_length=c.max_prompts)] | None = None
+        labels: Annotated[list[Literal[0, 1]], Field(max_length=c.max_prompts)] | None = None
+        box: Box | None = None
+        mask: RLE | None = None
+
+    class TrackBody(Strict):
+        """``prompts`` (as `vfm track --prompts`; masks as COCO RLE) and/or ``classes`` to detect on the first frame."""
+
+        prompts: Annotated[list[TrackPrompt], Field(max_length=c.max_prompts)] | None = None
+        start: Annotated[int, Field(ge=0)] | None = None
+        end: Annotated[int, Field(ge=1)] | None = None
+        stride: Annotated[int, Field(ge=1)] | None = None
+        overlay: bool = True
+        classes: Classes | None = None
+        box_threshold: Unit | None = None
+        text_threshold: Unit | None = None
+        redetect_every: Annotated[int, Field(ge=0)] | None = None
+        match_iou: Unit | None = None
+
+    return {"track": TrackBody, "setup": SetupBody, "predict": PredictBody, "webhook": WebhookBody, "embed": EmbedBody, "search": SearchBody, "segment": SegmentBody, "detect": DetectBody, "ground": DetectBody, "classify": ClassifyBody,
             "tag": TagBody, "everything": EverythingBody}
 
 
@@ -126,6 +148,31 @@ class ImageInfo(BaseModel):
     height: int
     embedded: bool | None = None
     file_name: str | None = None
+
+
+class VideoInfo(BaseModel):
+    video_id: str
+    width: int
+    height: int
+    frames: int
+    fps: float
+    duration: float | None = None
+    frames_ready: int
+    file_name: str | None = None
+
+
+class Job(BaseModel):
+    """A background job: ``status`` queued / running / done / failed / cancelled, ``progress`` in frames,
+    ``results`` (links to the files) once done."""
+
+    model_config = ConfigDict(extra="allow")
+    job_id: str
+    kind: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    progress: dict[str, Any]
+    error: str | None = None
+    warnings: list[str] = []
+    results: dict[str, Any] | None = None
 
 
 class Document(BaseModel):
@@ -176,9 +223,9 @@ class SearchResult(BaseModel):
 ERRORS = {
     400: "the body is not a JSON object, or is nested deeper than --max-json-depth",
     401: "the API key is missing or wrong",
-    404: "no such image (unknown or evicted) or route, or the server has no index (--db)",
+    404: "no such image, video, job or route (unknown or evicted), a job not done yet, or the server has no index (--db)",
     413: "the body or image is over the server's size limits",
-    415: "the upload is not a readable image",
+    415: "the upload is not a readable image or video",
     422: "a field is malformed or out of range, a prompt lies outside the image, or a request is over a cap",
     501: "a task this installation does not have",
     503: "the model is busy (Retry-After) or cannot be loaded",
@@ -198,6 +245,14 @@ OPERATIONS = {
     ("post", "/v1/embed"): ("embed", Embeddings, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/search"): ("search", SearchResult, (400, 401, 404, 413, 422, 503)),
     ("get", "/v1/index/images/{image_id}"): (None, None, (400, 401, 404, 422, 503)),
+    ("post", "/v1/videos"): (None, VideoInfo, (400, 401, 413, 415, 422)),
+    ("get", "/v1/videos/{video_id}"): (None, VideoInfo, (401, 404)),
+    ("get", "/v1/videos/{video_id}/frames/{frame}.jpg"): (None, None, (401, 404, 422)),
+    ("post", "/v1/videos/{video_id}/track"): ("track", Job, (400, 401, 404, 413, 415, 422)),
+    ("get", "/v1/jobs/{job_id}"): (None, Job, (401, 404)),
+    ("delete", "/v1/jobs/{job_id}"): (None, Job, (401, 404)),
+    ("get", "/v1/jobs/{job_id}/files/{name}"): (None, None, (401, 404)),
+    ("get", "/v1/jobs/{job_id}/masks/{frame}.png"): (None, None, (401, 404, 422)),
     ("get", "/metrics"): (None, None, (422,)),
     ("get", "/health"): (None, None, (401,)),
     ("post", "/setup"): ("setup", ModelVersion, (400, 401, 413, 422)),
@@ -226,7 +281,7 @@ def openapi_document(app) -> dict:
     comps["Error"] = Error.model_json_schema(ref_template=tmpl)
     for name, model in _bodies(config).items():
         comps[f"{name.capitalize()}Request"] = _ref(model.model_json_schema(ref_template=tmpl), comps)
-    for model in (ImageInfo, Document, LabelsDocument, Embeddings, SearchResult, ModelVersion, Predictions):
+    for model in (ImageInfo, VideoInfo, Job, Document, LabelsDocument, Embeddings, SearchResult, ModelVersion, Predictions):
         comps[model.__name__] = _ref(model.model_json_schema(ref_template=tmpl), comps)
     doc["components"]["schemas"].pop("HTTPValidationError", None)
     doc["components"]["schemas"].pop("ValidationError", None)
@@ -243,7 +298,7 @@ def openapi_document(app) -> dict:
                 "schema": {"$ref": f"#/components/schemas/{body.capitalize()}Request"}}}}
         responses = {k: v for k, v in op.get("responses", {}).items() if k != "422"}
         if response is not None:
-            responses["200"] = {"description": "OK", "content": {"application/json": {
+            responses["202" if path.endswith("/track") else "200"] = {"description": "OK", "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{response.__name__}"}}}}
         for code in codes:
             if code == 401 and not config.api_key:

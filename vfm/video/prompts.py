@@ -119,18 +119,26 @@ def read_prompts_file(path: str) -> list[ObjectPrompt]:
         raise PromptError(f"--prompts '{path}' must hold a JSON list of prompts, got {type(doc).__name__}")
     if not doc:
         raise PromptError(f"--prompts '{path}' is an empty list; give at least one prompt")
+    return prompt_entries(doc, f"--prompts '{path}'", base=Path(path).parent)
+
+
+def prompt_entries(doc: list, where_all: str, *, base: Path | None = None, max_points: int | None = None) -> list[ObjectPrompt]:
+    """Prompts from a list of ``{"frame", "object", "points", "labels", "box", "mask"}``.
+
+    ``mask`` is a COCO RLE (``{"size", "counts"}``) or, when ``base`` is given (a file on disk), the
+    path of a mask image relative to it. ``max_points`` caps the points of one entry (the server's cap).
+    """
     seen: set[tuple[int, int]] = set()
     out = []
-    base = Path(path).parent
     for i, entry in enumerate(doc):
-        where = f"--prompts '{path}' entry {i}"
+        where = f"{where_all} entry {i}"
         if not isinstance(entry, dict):
             raise PromptError(f"{where} is not an object")
         unknown = set(entry) - {"frame", "object", "points", "labels", "box", "mask"}
         if unknown:
             raise PromptError(f"{where} has unknown key(s) {sorted(unknown)}; "
                               "allowed: frame, object, points, labels, box, mask")
-        if "frame" not in entry or not isinstance(entry["frame"], (int, float)):
+        if "frame" not in entry or not _is_number(entry["frame"]):
             raise PromptError(f"{where} needs \"frame\": a frame number")
         frame = _frame_number(entry["frame"], where)
         obj = entry.get("object", 1)
@@ -144,6 +152,8 @@ def read_prompts_file(path: str) -> list[ObjectPrompt]:
         points = entry.get("points") or []
         if not isinstance(points, list) or not all(_is_pair(q) for q in points):
             raise PromptError(f"{where}: \"points\" must be a list of [x, y] pairs")
+        if max_points is not None and len(points) > max_points:
+            raise PromptError(f"{where} has {len(points)} points; the most one prompt may have is {max_points}")
         p.points = [(float(q[0]), float(q[1])) for q in points]
         labels = entry.get("labels")
         if labels is None:
@@ -158,13 +168,37 @@ def read_prompts_file(path: str) -> list[ObjectPrompt]:
             p.box = tuple(float(v) for v in box)
         mask = entry.get("mask")
         if mask is not None:
-            if not isinstance(mask, str):
-                raise PromptError(f"{where}: \"mask\" must be the path of a mask image")
-            p.mask_source = str((base / mask) if not Path(mask).is_absolute() else mask)
+            if isinstance(mask, dict):
+                p.mask = _rle_mask(mask, where)
+                p.mask_source = "rle"
+            elif isinstance(mask, str) and base is not None:
+                p.mask_source = str((base / mask) if not Path(mask).is_absolute() else mask)
+            else:
+                raise PromptError(f"{where}: \"mask\" must be a COCO RLE {{\"size\": [h, w], \"counts\": ...}}"
+                                  + (" or the path of a mask image" if base is not None else ""))
         if not p.points and p.box is None and p.mask_source is None:
             raise PromptError(f"{where} has no points, box or mask")
+        _check_kinds(p)
         out.append(p)
     return out
+
+
+def _rle_mask(rle: dict, where: str) -> np.ndarray:
+    from vfm.results.rle import decode_rle
+
+    size = rle.get("size")
+    counts = rle.get("counts")
+    if (set(rle) != {"size", "counts"} or not isinstance(size, list) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 16384 for v in size)
+            or not isinstance(counts, (str, list))):
+        raise PromptError(f"{where}: \"mask\" must be a COCO RLE {{\"size\": [h, w], \"counts\": ...}} (sides up to 16384)")
+    if isinstance(counts, list) and (sum(c for c in counts if isinstance(c, int)) != size[0] * size[1]
+                                     or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
+        raise PromptError(f"{where}: \"mask\" RLE counts do not add up to its size {size}")
+    try:
+        return decode_rle(rle)
+    except Exception as exc:  # noqa: BLE001 - pycocotools raises several types for bad strings
+        raise PromptError(f"{where}: \"mask\" is not a valid COCO RLE ({exc})") from None
 
 
 def _is_number(v) -> bool:
