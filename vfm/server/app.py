@@ -67,14 +67,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        headers = getattr(exc, "headers", None)
-        if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
-            path = request.url.path
-            allowed = sorted({m for r in app.router.routes if getattr(r, "methods", None) and r.path_regex.match(path)
-                              for m in r.methods})
-            if allowed:
-                headers = {**(headers or {}), "Allow": ", ".join(allowed)}
-        return error(exc.status_code, str(exc.detail), headers)
+        return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception):  # last line of defence: JSON, one line

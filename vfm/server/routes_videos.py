@@ -243,6 +243,12 @@ def _track(job, src, prompts, models, classes, thresholds, redetect, overlay) ->
             "files": files, "masks": f"{base}/masks/{{frame}}.png"}
 
 
+@router.api_route("/jobs/{job_id}", methods=["POST", "PUT", "PATCH", "OPTIONS", "HEAD"], include_in_schema=False)
+async def job_other_methods(job_id: str):
+    # two routes serve this path (GET, DELETE): a 405 must name both, not only the first route's
+    return JSONResponse({"error": "Method Not Allowed"}, status_code=405, headers={"Allow": "DELETE, GET"})
+
+
 @router.get("/jobs/{job_id}", summary="A job's status, progress and results")
 async def get_job(job_id: str, request: Request):
     return job_manager(request.app).get(job_id).to_json()
