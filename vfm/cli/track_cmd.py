@@ -89,64 +89,40 @@ def run(args) -> int:
 
     tracker = VideoTracker.load(args.model, device=args.device, precision=args.precision)
     discover = None
-    categories: dict[int, str] = {}
     if classes is not None:
         from vfm.tasks.detect import Detector, check_threshold
-        from vfm.video.grounded import GroundedPrompter
+        from vfm.video.run import grounded
 
         check_threshold(args.box_threshold, "--box-threshold")
         check_threshold(args.text_threshold, "--text-threshold")
         detector = Detector.load(args.detector, device=args.device, precision=args.precision)
-        discover = GroundedPrompter(detector, classes, args.box_threshold, args.text_threshold, args.redetect_every,
-                                    args.match_iou, first_id=max((p.object for p in prompts), default=0) + 1)
-        categories = discover.categories
-    writer = None
-    if out is not None:
-        from vfm.video.outputs import TrackWriter
-
-        writer = TrackWriter(out, width=video.width, height=video.height, fps=video.fps, video_name=video.stem,
-                             categories=categories, overlay=not args.no_overlay)
+        discover = grounded(detector, classes, prompts, box_threshold=args.box_threshold,
+                            text_threshold=args.text_threshold, redetect_every=args.redetect_every, match_iou=args.match_iou)
     total = video.selected_count()
-    shown = time.monotonic()
-    started = shown
-    n = 0
-    objects: set[int] = set()
-    try:
-        for frame in tracker.track(video, prompts, prune=not args.keep_memory, keep_pixels=writer is not None and not args.no_overlay,
-                                   discover=discover):
-            n += 1
-            if writer is not None:
-                record = writer.write(frame)
-            else:
-                from vfm.video.outputs import frame_record
+    started = shown = time.monotonic()
 
-                record = frame_record(frame)
-            objects.update(o["id"] for o in record["objects"])
-            if args.json:
-                sys.stdout.write(json.dumps(record) + "\n")
-            if not args.quiet and time.monotonic() - shown > 2:
-                shown = time.monotonic()
-                rate = n / max(shown - started, 1e-9)
-                sys.stderr.write(f"tracked {n}{'/' + str(total) if total else ''} frames ({rate:.1f} frames/s, "
-                                 f"{len(objects)} object(s))\n")
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    if n == 0:
-        if writer is not None:
-            writer.abort()
-        raise PromptError(f"no frames of '{args.video}' were read (check --start/--end); nothing was written")
-    missed = [p for p in prompts if p.frame > frame.index]
-    written = writer.finish() if writer is not None else []
+    def on_record(record, n):
+        nonlocal shown
+        if args.json:
+            sys.stdout.write(json.dumps(record) + "\n")
+        if not args.quiet and time.monotonic() - shown > 2:
+            shown = time.monotonic()
+            sys.stderr.write(f"tracked {n}{'/' + str(total) if total else ''} frames "
+                             f"({n / max(shown - started, 1e-9):.1f} frames/s)\n")
+
+    from vfm.video.run import track_video
+
+    result = track_video(tracker, video, prompts, out=out, overlay=not args.no_overlay, discover=discover,
+                         prune=not args.keep_memory, on_record=on_record)
+    missed = [p for p in prompts if p.frame > result.last_frame]
     for problem in video.problems:
         sys.stderr.write(f"vfm track: warning: {problem}\n")
     for p in missed:
-        sys.stderr.write(f"vfm track: warning: {p.describe()} was never reached (the video ended at frame {frame.index})\n")
+        sys.stderr.write(f"vfm track: warning: {p.describe()} was never reached (the video ended at frame {result.last_frame})\n")
     if not args.quiet:
-        rate = n / max(time.monotonic() - started, 1e-9)
-        where = f"; wrote {', '.join(written)} to {out}" if written else ""
-        sys.stderr.write(f"tracked {len(objects)} object(s) through {n} frame(s) of '{args.video}' with {tracker.name} "
+        rate = result.frames / max(time.monotonic() - started, 1e-9)
+        where = f"; wrote {', '.join(result.written)} to {out}" if result.written else ""
+        sys.stderr.write(f"tracked {len(result.objects)} object(s) through {result.frames} frame(s) of '{args.video}' with {tracker.name} "
                          f"({rate:.1f} frames/s){where}\n")
     return 1 if video.problems or missed else 0
 

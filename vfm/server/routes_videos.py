@@ -207,39 +207,22 @@ async def track_video(video_id: str, request: Request):
 
 
 def _track(job, src, prompts, models, classes, thresholds, redetect, overlay) -> dict:
-    from vfm.video.outputs import TrackWriter
+    from vfm.video.run import grounded, track_video
 
     tracker = models.tracker.get()
-    discover, categories = None, {}
+    discover = None
     if classes is not None:
-        from vfm.video.grounded import GroundedPrompter
-
-        discover = GroundedPrompter(models.detector.get(), classes, thresholds.get("box_threshold"),
-                                    thresholds.get("text_threshold"), redetect,
-                                    thresholds.get("match_iou") or 0.5,
-                                    first_id=max((p.object for p in prompts), default=0) + 1)
-        categories = discover.categories
-    writer = TrackWriter(job.folder, width=src.width, height=src.height, fps=src.fps, video_name=src.stem,
-                         categories=categories, overlay=overlay)
-    n, objects = 0, set()
-    try:
-        for frame in tracker.track(src, prompts, keep_pixels=overlay, discover=discover):
-            record = writer.write(frame)
-            objects.update(o["id"] for o in record["objects"])
-            n += 1
-            job.progress(n)
-    except BaseException:
-        writer.abort()
-        raise
-    if n == 0:
-        writer.abort()
-        raise VideoError("no frames were read (check start/end)")
-    written = writer.finish()
+        discover = grounded(models.detector.get(), classes, prompts, box_threshold=thresholds.get("box_threshold"),
+                            text_threshold=thresholds.get("text_threshold"), redetect_every=redetect,
+                            match_iou=thresholds.get("match_iou") or 0.5)
+    run = track_video(tracker, src, prompts, out=job.folder, overlay=overlay, discover=discover,
+                      on_record=lambda record, n: job.progress(n))
     job.warnings = list(src.problems)
     base = f"/v1/jobs/{job.job_id}"
-    files = {name: f"{base}/files/{name}" for name in written if name != "masks"}
+    files = {name: f"{base}/files/{name}" for name in run.written if name != "masks"}
     files["masks.zip"] = f"{base}/files/masks.zip"
-    return {"frames": n, "objects": sorted(objects), "categories": {str(k): v for k, v in categories.items()},
+    return {"frames": run.frames, "objects": sorted(run.objects),
+            "categories": {str(k): v for k, v in run.categories.items()},
             "files": files, "masks": f"{base}/masks/{{frame}}.png"}
 
 

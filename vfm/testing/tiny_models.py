@@ -79,18 +79,26 @@ def build_sam(out_dir: str | Path, *, seed: int = 0, hq: bool = False, processor
     return out
 
 
-def build_sam2(out_dir: str | Path, *, seed: int = 0, image_size: int = 256, processor: bool = True) -> Path:
-    """Build a tiny SAM 2 image checkpoint (Hiera backbone with small stages)."""
-    from transformers import Sam2Config, Sam2HieraDetConfig, Sam2Model, Sam2VisionConfig
+def _tiny_hiera_vision(image_size: int, *, fpn_hidden_size: int):
+    """A 4-stage Hiera backbone with 16-128 channels (one or two blocks a stage) and its FPN."""
+    from transformers import Sam2HieraDetConfig, Sam2VisionConfig
 
-    torch.manual_seed(seed)
     backbone = Sam2HieraDetConfig(
         hidden_size=16, num_attention_heads=1, blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[16, 32, 64, 128],
         num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4], global_attention_blocks=[3],
         image_size=[image_size, image_size], window_positional_embedding_background_size=[4, 4],
     )
-    vision = Sam2VisionConfig(backbone_config=backbone.to_dict(), backbone_channel_list=[128, 64, 32, 16], fpn_hidden_size=32,
-                              backbone_feature_sizes=[[image_size // 4] * 2, [image_size // 8] * 2, [image_size // 16] * 2])
+    return Sam2VisionConfig(backbone_config=backbone.to_dict(), backbone_channel_list=[128, 64, 32, 16],
+                            fpn_hidden_size=fpn_hidden_size,
+                            backbone_feature_sizes=[[image_size // 4] * 2, [image_size // 8] * 2, [image_size // 16] * 2])
+
+
+def build_sam2(out_dir: str | Path, *, seed: int = 0, image_size: int = 256, processor: bool = True) -> Path:
+    """Build a tiny SAM 2 image checkpoint (Hiera backbone with small stages)."""
+    from transformers import Sam2Config, Sam2Model
+
+    torch.manual_seed(seed)
+    vision = _tiny_hiera_vision(image_size, fpn_hidden_size=32)
     config = Sam2Config(
         vision_config=vision.to_dict(),
         prompt_encoder_config={"hidden_size": 32, "image_size": image_size, "patch_size": 16, "mask_input_channels": 8},
@@ -123,13 +131,7 @@ def sam2_video_config(*, image_size: int = 256, hiera_t: bool = False):
         return Sam2VideoConfig(vision_config=vision.to_dict(), image_size=image_size,
                                prompt_encoder_config={"image_size": image_size},
                                memory_attention_rope_feat_sizes=[image_size // 16] * 2)
-    backbone = Sam2HieraDetConfig(
-        hidden_size=16, num_attention_heads=1, blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[16, 32, 64, 128],
-        num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4], global_attention_blocks=[3],
-        image_size=[image_size, image_size], window_positional_embedding_background_size=[4, 4],
-    )
-    vision = Sam2VisionConfig(backbone_config=backbone.to_dict(), backbone_channel_list=[128, 64, 32, 16], fpn_hidden_size=128,
-                              backbone_feature_sizes=[[image_size // 4] * 2, [image_size // 8] * 2, [image_size // 16] * 2])
+    vision = _tiny_hiera_vision(image_size, fpn_hidden_size=128)
     return Sam2VideoConfig(
         vision_config=vision.to_dict(), image_size=image_size,
         prompt_encoder_config={"hidden_size": 128, "image_size": image_size, "patch_size": 16, "mask_input_channels": 8},

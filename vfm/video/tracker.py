@@ -119,16 +119,19 @@ class VideoTracker:
             if session.get_obj_num() > 0:
                 output = self.model(inference_session=session, frame_idx=t, frame=pix)
             here = list(by_frame.get(frame.index, ()))
+            objects = None
             if discover is not None:
-                found = discover(frame, self._objects(output, session, height, width))
+                objects = self._objects(output, height, width)
                 taken = {p.object for p in here}
-                here += [p for p in found if p.object not in taken]
+                here += [p for p in discover(frame, objects) if p.object not in taken]
             if here:
                 for p in here:
                     self._add(session, t, p, (height, width))
                 session.obj_with_new_inputs = [p.object for p in here]
                 output = self.model(inference_session=session, frame_idx=t, frame=pix)
-            objects = self._objects(output, session, height, width)
+                objects = None  # the frame was run again
+            if objects is None:
+                objects = self._objects(output, height, width)
             if prune:
                 self._prune(session, t)
             yield TrackedFrame(frame.index, frame.time, frame.name, objects, frame.pixels if keep_pixels else None)
@@ -148,7 +151,7 @@ class VideoTracker:
             raise PromptError(f"{p.describe()} has no points, box or mask")
         self.processor.add_inputs_to_inference_session(session, frame_idx=t, obj_ids=p.object, original_size=size, **kw)
 
-    def _objects(self, output, session, height: int, width: int) -> list[TrackedObject]:
+    def _objects(self, output, height: int, width: int) -> list[TrackedObject]:
         if output is None:
             return []
         masks = self.processor.post_process_masks([output.pred_masks.float()], [[height, width]], binarize=True)[0]
