@@ -96,6 +96,7 @@ def test_same_masks_as_transformers_session(tracker, video, case):
     assert [f.index for f in ours] == list(range(N))
     ref = reference(tracker, video, prompts)
     values = ious(ours, ref)
+    print(f"{case}: mean IoU {np.mean(values):.6f}, min {min(values):.6f} over {len(values)} object-frames")  # pytest -s
     assert len(values) >= N
     assert np.mean(values) >= 0.99, (case, np.mean(values), min(values))
     # the masks are not trivially empty or full (the comparison means something)
