@@ -5,7 +5,10 @@ COCO (coco.json), YOLO (yolo/), Label Studio (labelstudio.json), PNG masks (mask
 (labelme/), Pascal VOC (voc/), CVAT for images 1.1 (cvat.xml) and semantic
 label maps (semantic/: with --task semantic, every pixel a class of --semantic-model). --task instance
 labels every object of a closed-set instance checkpoint (--semantic-model, default mask2former-coco-instance;
---classes keeps some of its classes, --box-threshold is its score threshold). State is
+--classes keeps some of its classes, --box-threshold is its score threshold). --task track labels the videos
+in SOURCE: --classes found by --detector on each video's first frame (--redetect-every N: again every N
+frames), tracked by --tracker; frames written as OUT/frames/VIDEO/NNNNN.jpg (the datasets' file names
+VIDEO/NNNNN.jpg), each video's tracks in OUT/tracks/VIDEO/. State is
 kept in OUT/state.sqlite: rerun the same command after a crash or kill to finish the rest; the
 datasets are rewritten from the store at the end of every run. Unreadable images are listed in
 OUT/errors.jsonl and counted; the exit code is 0 when the run completed.
@@ -23,7 +26,7 @@ from vfm.errors import PromptError
 
 FORMATS = ("coco", "yolo", "labelstudio", "masks", "semantic", "labelme", "voc", "cvat")
 OUTPUTS = ("coco.json", "coco_train.json", "coco_val.json", "coco_test.json", "labelstudio.json", "labelstudio_config.xml",
-           "errors.jsonl", "summary.json", "yolo", "masks", "semantic", "labelme", "voc", "cvat.xml")
+           "errors.jsonl", "summary.json", "yolo", "masks", "semantic", "labelme", "voc", "cvat.xml", "frames", "tracks")
 
 
 def add_parser(sub) -> None:
@@ -49,6 +52,16 @@ def add_parser(sub) -> None:
                         "boxes a --segmenter prompt, its classes kept (implies --task boxes)")
     p.add_argument("--boxes-format", choices=["coco", "yolo", "voc", "labelme"], default=None,
                    help="the format of --boxes-from (default: found from the path)")
+    from vfm.engine.video_runner import DEFAULT_TRACKER
+
+    t = p.add_argument_group("videos (--task track)")
+    t.add_argument("--tracker", default=DEFAULT_TRACKER, help=f"SAM 2.1 or EdgeTAM video model (default {DEFAULT_TRACKER})")
+    t.add_argument("--redetect-every", type=int, default=None, metavar="N",
+                   help="run the detector again every N frames; a detection no tracked mask covers starts a new object "
+                        "(default: the first frame only)")
+    t.add_argument("--match-iou", type=float, default=None, metavar="T",
+                   help="a detection whose box overlaps a tracked object's by IoU >= T is that object (default 0.5)")
+    t.add_argument("--stride", type=int, default=None, metavar="N", help="label every Nth frame of each video (default 1)")
     p.add_argument("--box-threshold", type=float, default=None, metavar="T", help="detector box threshold 0..1")
     p.add_argument("--text-threshold", type=float, default=None, metavar="T", help="Grounding DINO text threshold 0..1")
     p.add_argument("--tag-threshold", type=float, default=None, metavar="T", help="tag score threshold 0..1 (--task tag)")
@@ -107,11 +120,16 @@ def build_config(args) -> dict:
     if args.boxes_from and args.task not in (None, "boxes"):
         raise PromptError(f"--boxes-from prompts the segmenter with the dataset's boxes; it does not go with --task {args.task}")
     task = args.task or ("boxes" if args.boxes_from else "ground" if classes else "everything")
+    check_video_options(args, task)
     src = args.source
     config = {
         "source": src if any(c in src for c in "*?[") and os.path.isabs(src) else os.path.abspath(src),
         "task": task, "classes": classes,
-        "detector": args.detector if task in ("ground", "detect") else None,
+        "detector": args.detector if task in ("ground", "detect", "track") else None,
+        "tracker": args.tracker if task == "track" else None,
+        "redetect_every": args.redetect_every if task == "track" else None,
+        "match_iou": args.match_iou if task == "track" else None,
+        "stride": args.stride if task == "track" else None,
         "segmenter": args.segmenter if task in ("ground", "everything", "boxes") else None,
         "boxes_from": os.path.abspath(args.boxes_from) if task == "boxes" and args.boxes_from else None,
         "boxes_format": args.boxes_format if task == "boxes" else None,
@@ -129,7 +147,27 @@ def build_config(args) -> dict:
     return config
 
 
+def check_video_options(args, task: str) -> None:
+    from vfm.tasks.thresholds import check_threshold
+
+    given = [f"--{k.replace('_', '-')}" for k in ("redetect_every", "match_iou", "stride") if getattr(args, k) is not None]
+    if task != "track":
+        if given:
+            raise PromptError(f"{given[0]} is an option of --task track (videos)")
+        return
+    for key in ("redetect_every", "stride"):
+        value = getattr(args, key)
+        if value is not None and value < 1:
+            raise PromptError(f"--{key.replace('_', '-')} must be 1 or more, got {value}")
+    check_threshold(args.match_iou, "--match-iou")
+    if args.workers > 1 or args.ray is not None:
+        raise PromptError("--task track labels one video at a time in this process (a video is tracked start to end); "
+                          "drop --workers/--ray")
+
+
 def check_formats(formats: list[str], task: str) -> None:
+    if task == "track" and "semantic" in formats:
+        raise PromptError("--task track makes object masks, not a class for every pixel; drop 'semantic' from --format")
     if task == "instance" and "semantic" in formats:
         raise PromptError("--task instance makes object masks, not a class for every pixel; use --task semantic for --format semantic")
     if task == "tag" and {"yolo", "masks", "labelme", "voc", "cvat"} & set(formats):
@@ -153,7 +191,8 @@ def run(args) -> int:
     formats = parse_formats(args.format)
     config = build_config(args)
     check_formats(formats, config["task"])
-    scan = open_source(args.source)
+    videos = config["task"] == "track"
+    scan = open_source(args.source, videos=videos)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise PromptError(f"--out '{args.out}' exists and is not a folder")
@@ -166,6 +205,8 @@ def run(args) -> int:
     store = Store(out)
     try:
         store.check_config(config)
+        if videos:
+            return _run_videos(store, config, formats, out, scan, args)
         total = store.ingest(scan)
         if total == 0:
             raise PromptError(f"SOURCE '{args.source}' holds no image files (JPEG, PNG, WebP, TIFF, BMP, GIF)")
@@ -193,6 +234,31 @@ def run(args) -> int:
         return 0
     finally:
         store.close()
+
+
+def _run_videos(store, config: dict, formats: list[str], out: Path, scan, args) -> int:
+    """--task track: the videos of SOURCE, each tracked whole, then the datasets from their frames."""
+    from vfm.engine.progress import Progress
+    from vfm.engine.report import summary, summary_line, write_summary
+    from vfm.engine.video_runner import expected_frames, run_videos
+    from vfm.engine.video_state import VideoStore
+
+    videos = VideoStore(store)
+    if videos.ingest(scan) == 0:
+        raise PromptError(f"SOURCE '{args.source}' holds no video files (mp4, mov, mkv, webm, avi, ...)")
+    done = store.count("done")
+    progress = Progress(done + expected_frames(store, config), done, enabled=False if args.quiet else None,
+                        description="tracking")
+    try:
+        run_videos(store, config, device=args.device, threads=args.threads, on_frames=progress.advance)
+    finally:
+        progress.close()
+    n_ann = finalize(store, config, formats, out, args, str((out / "frames").absolute()))
+    doc = summary(store, n_ann)
+    write_summary(doc, out)
+    if not args.quiet:
+        print(summary_line(doc, str(out)))
+    return 0
 
 
 def finalize(store, config: dict, formats: list[str], out: Path, args, source_root: str) -> int | None:

@@ -1,5 +1,8 @@
 """SOURCE scanning: a folder (recursive), a text file listing paths, or a glob.
 
+``open_source(source)`` scans for images; ``open_source(source, videos=True)`` for video files
+(`vfm label --task track`), where SOURCE may also be one video file.
+
 Images are yielded lazily in a deterministic order (sorted names, directory by directory), so a
 re-scan after a crash gives every image the same id. Each item is ``(relative_name, absolute_path)``;
 the relative name (POSIX separators) is what datasets record as ``file_name``.
@@ -11,7 +14,7 @@ import glob as globlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from vfm.errors import VfmError
 from vfm.io.image import is_image_path
@@ -26,14 +29,17 @@ class Scan:
     """A lazy scan of SOURCE. Iterate it for ``(name, path)``; ``skipped`` counts non-image files seen."""
 
     source: str
-    kind: str  # "folder" | "list" | "glob"
+    kind: str  # "folder" | "list" | "glob" | "file" (one video)
     root: Path
     skipped: int = 0
     skipped_examples: list[str] = field(default_factory=list)
+    accept: Callable[[str], bool] = is_image_path  # which file names are labeled
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         if self.kind == "folder":
             yield from self._walk(self.root)
+        elif self.kind == "file":
+            yield Path(self.source).name, os.path.abspath(self.source)
         elif self.kind == "list":
             yield from self._list()
         else:
@@ -56,7 +62,7 @@ class Scan:
                 yield from self._walk(Path(entry.path))
             elif entry.is_file():
                 rel = Path(entry.path).relative_to(self.root).as_posix()
-                if is_image_path(entry.name):
+                if self.accept(entry.name):
                     yield rel, entry.path
                 else:
                     self._skip(rel)
@@ -71,7 +77,7 @@ class Scan:
                 path = Path(text)
                 if not path.is_absolute():
                     path = base / path
-                if not is_image_path(path):
+                if not self.accept(path):
                     self._skip(text)
                     continue
                 yield _relative(path, base), str(path)
@@ -81,7 +87,7 @@ class Scan:
             path = Path(match)
             if not path.is_file():
                 continue
-            if not is_image_path(path):
+            if not self.accept(path):
                 self._skip(match)
                 continue
             yield _relative(path.absolute(), self.root), str(path.absolute())
@@ -94,8 +100,18 @@ def _relative(path: Path, base: Path) -> str:
         return Path(os.path.abspath(path)).as_posix()
 
 
-def open_source(source: str) -> Scan:
-    """Classify SOURCE as a folder, a list file (.txt/.lst/.list, or any non-image file) or a glob."""
+def is_video_path(path: str | os.PathLike) -> bool:
+    """True when the file name has a video extension (mp4, mov, mkv, webm, avi, ...)."""
+    from vfm.video.reader import VIDEO_EXTENSIONS
+
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def open_source(source: str, *, videos: bool = False) -> Scan:
+    """Classify SOURCE as a folder, a list file (.txt/.lst/.list, or any non-image file) or a glob;
+    with ``videos`` the files looked for are videos, and SOURCE may be a single video file."""
+    accept = is_video_path if videos else is_image_path
+    what = "video" if videos else "image"
     if any(ch in source for ch in "*?["):
         prefix = source
         for i, ch in enumerate(source):
@@ -103,12 +119,15 @@ def open_source(source: str) -> Scan:
                 prefix = source[:i]
                 break
         root = Path(os.path.abspath(prefix if prefix.endswith(os.sep) else os.path.dirname(prefix) or "."))
-        return Scan(source, "glob", root)
+        return Scan(source, "glob", root, accept=accept)
     path = Path(source)
     if path.is_dir():
-        return Scan(source, "folder", Path(os.path.abspath(path)))
+        return Scan(source, "folder", Path(os.path.abspath(path)), accept=accept)
     if path.is_file():
+        if videos and is_video_path(path):
+            return Scan(source, "file", Path(os.path.abspath(path.parent)), accept=accept)
         if is_image_path(path):
-            raise SourceError(f"SOURCE '{source}' is a single image; give a folder, a text file listing images, or a glob")
-        return Scan(source, "list", Path(os.path.abspath(path.parent)))
-    raise SourceError(f"SOURCE '{source}' does not exist; give a folder, a text file listing image paths, or a glob like 'data/**/*.jpg'")
+            raise SourceError(f"SOURCE '{source}' is a single image; give a folder, a text file listing {what}s, or a glob")
+        return Scan(source, "list", Path(os.path.abspath(path.parent)), accept=accept)
+    example = "videos/**/*.mp4" if videos else "data/**/*.jpg"
+    raise SourceError(f"SOURCE '{source}' does not exist; give a folder, a text file listing {what} paths, or a glob like '{example}'")

@@ -71,10 +71,12 @@ class Store:
         """
         stored = self.get_meta("config")
         if stored is not None and json.loads(stored) != config and not self.committed():
-            if json.loads(stored).get("source") != config.get("source"):
-                self.db.execute("BEGIN")
-                self.db.execute("DELETE FROM images")
-                self.db.execute("DELETE FROM meta WHERE key IN ('scanned', 'skipped', 'skipped_examples')")
+            old = json.loads(stored)
+            if old.get("source") != config.get("source") or (old.get("task") == "track") != (config.get("task") == "track"):
+                self.db.execute("BEGIN")  # another SOURCE, or videos instead of images (or back): scan again
+                for table in ("images", *(t for t in ("videos", "staged") if self._has_table(t))):
+                    self.db.execute(f"DELETE FROM {table}")
+                self.db.execute("DELETE FROM meta WHERE key IN ('scanned', 'skipped', 'skipped_examples', 'kind')")
                 self.db.execute("COMMIT")
             stored = None
         if stored is None:
@@ -143,8 +145,14 @@ class Store:
         self.db.execute("COMMIT")
 
     def committed(self) -> bool:
-        """True once any image has a committed result (done or error)."""
-        return self.db.execute("SELECT 1 FROM images WHERE attempts > 0 LIMIT 1").fetchone() is not None
+        """True once any image (or video) has a committed result (done or error)."""
+        if self.db.execute("SELECT 1 FROM images WHERE attempts > 0 LIMIT 1").fetchone() is not None:
+            return True
+        return self._has_table("videos") and self.db.execute(
+            "SELECT 1 FROM videos WHERE attempts > 0 LIMIT 1").fetchone() is not None
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
 
     def count(self, status: str | None = None) -> int:
         if status is None:

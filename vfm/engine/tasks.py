@@ -18,7 +18,7 @@ from typing import Any
 
 from vfm.errors import PromptError, VfmError
 
-TASKS = ("ground", "detect", "everything", "tag", "semantic", "instance", "boxes")
+TASKS = ("ground", "detect", "everything", "tag", "semantic", "instance", "boxes", "track")
 DEFAULT_DETECTOR = "grounding-dino-tiny"
 DEFAULT_SEGMENTER = "sam-vit-base"
 DEFAULT_CLASSIFIER = "clip-vit-base-32"
@@ -28,7 +28,8 @@ DEFAULT_INSTANCE_MODEL = "mask2former-coco-instance"
 #: Options that change results: stored in OUT and compared on every rerun.
 CONFIG_KEYS = ("source", "task", "classes", "detector", "segmenter", "classifier", "box_threshold",
                "text_threshold", "tag_threshold", "points_per_side", "pred_iou_thresh", "stability_score_thresh",
-               "precision", "max_pixels", "semantic_model", "boxes_from", "boxes_format")
+               "precision", "max_pixels", "semantic_model", "boxes_from", "boxes_format", "tracker", "redetect_every",
+               "match_iou", "stride")
 
 
 def categories_for(config: dict[str, Any]) -> list[str]:
@@ -74,6 +75,8 @@ def check_config(config: dict[str, Any]) -> None:
     task = config["task"]
     if task not in TASKS:
         raise PromptError(f"--task '{task}' is not one of {', '.join(TASKS)}")
+    if task == "track" and not config.get("classes"):
+        raise PromptError('--task track finds the objects to track by name: --classes "person, car" or --vocabulary FILE')
     if task in ("ground", "detect") and not config.get("classes"):
         raise PromptError(f'--task {task} needs the classes to find: --classes "person, forklift" or --vocabulary FILE')
     if task == "boxes" and not config.get("boxes_from"):

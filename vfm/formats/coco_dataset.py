@@ -1,9 +1,12 @@
 """A whole labeling run as one COCO instances JSON, streamed from the state store.
 
-    {"info": {...}, "images": [{"id", "file_name", "width", "height", "tags"?}],
+    {"info": {...}, "images": [{"id", "file_name", "width", "height", "tags"?, "video"?, "frame"?, "time"?}],
      "categories": [{"id", "name", "supercategory"}],
      "annotations": [{"id", "image_id", "category_id", "segmentation"?: RLE, "bbox": XYWH, "area",
-                      "score", "iscrowd": 0}]}
+                      "score", "iscrowd": 0, "track_id"?}]}
+
+The frames of tracked videos (`vfm label --task track`) carry ``video``, ``frame`` (source frame
+number) and ``time`` (seconds), and their annotations the object's ``track_id`` within the video.
 
 Image ids are the store's ids (scan order); annotation ids run 1.. in (image id, within-image order),
 so they are the same in every run over the same SOURCE. Images that could not be read are not
@@ -18,6 +21,9 @@ import os
 from typing import Any, Iterable, Iterator
 
 from vfm.formats._atomic import atomic_file
+
+#: Image fields of a video's frame: the video (path relative to SOURCE), source frame number, time (s).
+VIDEO_KEYS = ("video", "frame", "time")
 
 
 def iter_annotations(rows: Iterable[tuple], category_ids: dict[str, int]) -> Iterator[dict[str, Any]]:
@@ -34,6 +40,8 @@ def iter_annotations(rows: Iterable[tuple], category_ids: dict[str, int]) -> Ite
             ann["area"] = item["area"]
             ann["score"] = item["score"]
             ann["iscrowd"] = 0
+            if "track_id" in item:
+                ann["track_id"] = item["track_id"]
             yield ann
 
 
@@ -46,9 +54,12 @@ def write_coco(store, categories: list[str], path: str | os.PathLike, info: dict
         first = True
         for image_id, name, _s, w, h, result, _e in store.rows("done"):
             img: dict[str, Any] = {"id": image_id, "file_name": name, "width": w, "height": h}
-            tags = json.loads(result).get("tags")
-            if tags is not None:
-                img["tags"] = tags
+            doc = json.loads(result)
+            if doc.get("tags") is not None:
+                img["tags"] = doc["tags"]
+            for key in VIDEO_KEYS:  # a video's frame (vfm label --task track)
+                if key in doc:
+                    img[key] = doc[key]
             fh.write(("\n" if first else ",\n") + json.dumps(img))
             first = False
         fh.write('],\n"categories": [')

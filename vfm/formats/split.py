@@ -9,7 +9,9 @@ split (in the order train, val, test, whatever order the flag gives them) whose 
 is above ``u``. So the same image lands in the same split in every run, in every format, after a
 resume, and when images are added or removed; the share of each split tends to its fraction.
 
-Without ``--split`` every image is in ``train`` (``DEFAULT``).
+Without ``--split`` every image is in ``train`` (``DEFAULT``). The frames of a video
+(`vfm label --task track`, names ``VIDEO/NNNNN.jpg``) are split by ``VIDEO``, so a video is never
+in two splits and its near-identical frames cannot leak from train into val.
 """
 
 from __future__ import annotations
@@ -65,13 +67,25 @@ def split_of(name: str, fractions: dict[str, float]) -> str:
     return last  # u just below 1 with fractions summing to 1 - 1e-9
 
 
+def split_by_video(store) -> bool:
+    """True for the store of a video run, whose frames are split by video (see :func:`split_unit`)."""
+    get_meta = getattr(store, "get_meta", None)
+    return get_meta is not None and get_meta("kind") == "video"
+
+
+def split_unit(name: str, by_video: bool) -> str:
+    """What decides an image's split: its name, or for a video's frame the video's folder."""
+    return name.rsplit("/", 1)[0] if by_video else name
+
+
 class SplitRows:
     """A store seen through one split: ``rows()`` yields only that split's images (ids unchanged)."""
 
     def __init__(self, store, fractions: dict[str, float], split: str):
         self.store, self.fractions, self.split = store, fractions, split
+        self.by_video = split_by_video(store)
 
     def rows(self, status: str | None = "done") -> Iterator[tuple]:
         for row in self.store.rows(status):
-            if split_of(row[1], self.fractions) == self.split:
+            if split_of(split_unit(row[1], self.by_video), self.fractions) == self.split:
                 yield row

@@ -61,7 +61,7 @@ def write_yolo(store, categories: list[str], out_dir: str | os.PathLike, source_
     files get into images/<split>/ (link, symlink, copy). ``source_root`` joined with a row's name is
     the image's file.
     """
-    from vfm.formats.split import DEFAULT, split_of
+    from vfm.formats.split import DEFAULT, split_by_video, split_of, split_unit
     from vfm.formats.yolo_images import ImagePlacer, dataset_name
     from vfm.results.rle import decode_rle
 
@@ -69,6 +69,7 @@ def write_yolo(store, categories: list[str], out_dir: str | os.PathLike, source_
         require("cv2", "yolo")
     fractions = fractions or DEFAULT
     placer = ImagePlacer(images)
+    by_video = split_by_video(store)
     class_of = {name: i for i, name in enumerate(categories)}
     counts = {"boxes": 0, "polygons": 0, **{f"images_{s}": 0 for s in fractions}}
     root = Path(out_dir).absolute() / "yolo"
@@ -82,7 +83,7 @@ def write_yolo(store, categories: list[str], out_dir: str | os.PathLike, source_
                 (d / "images" / split).mkdir(parents=True)
                 (d / "labels" / split).mkdir(parents=True)
         for _id, name, _s, w, h, result, _e in store.rows("done"):
-            split = split_of(name, fractions)
+            split = split_of(split_unit(name, by_video), fractions)
             rel = dataset_name(name)
             det_lines, seg_lines = [], []
             for ann in json.loads(result).get("annotations", []):

@@ -32,19 +32,24 @@ def grounded(detector, classes: list[str], prompts: list[ObjectPrompt], *, box_t
 
 def track_video(tracker, video, prompts: list[ObjectPrompt], *, out: Path | None = None, overlay: bool = True,
                 discover=None, prune: bool = True,
-                on_record: Callable[[dict[str, Any], int], None] | None = None) -> TrackRun:
-    """Track ``video`` (a VideoSource); ``on_record(record, frames_done)`` after every frame."""
+                on_record: Callable[[dict[str, Any], int], None] | None = None,
+                on_frame: Callable[[Any, dict[str, Any]], None] | None = None, name: str | None = None) -> TrackRun:
+    """Track ``video`` (a VideoSource); ``on_record(record, frames_done)`` after every frame, and
+    ``on_frame(tracked_frame, record)`` with the frame's pixels kept (for writing the frame out).
+    ``name`` is the folder ytvis.json's file names start with (default: the video's stem)."""
     from vfm.video.outputs import TrackWriter, frame_record
 
     run = TrackRun(categories=discover.categories if discover is not None else {})
     writer = None
     if out is not None:
-        writer = TrackWriter(out, width=video.width, height=video.height, fps=video.fps, video_name=video.stem,
+        writer = TrackWriter(out, width=video.width, height=video.height, fps=video.fps, video_name=name or video.stem,
                              categories=run.categories, overlay=overlay)
     try:
-        for frame in tracker.track(video, prompts, prune=prune, keep_pixels=writer is not None and overlay,
-                                   discover=discover):
+        keep_pixels = (writer is not None and overlay) or on_frame is not None
+        for frame in tracker.track(video, prompts, prune=prune, keep_pixels=keep_pixels, discover=discover):
             record = writer.write(frame) if writer is not None else frame_record(frame)
+            if on_frame is not None:
+                on_frame(frame, record)
             run.frames += 1
             run.last_frame = frame.index
             run.objects.update(o["id"] for o in record["objects"])
