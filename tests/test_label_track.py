@@ -130,11 +130,18 @@ def test_split_keeps_each_video_whole(source, tiny_sam2_video_dir, gdino_dir, tm
     assert set(where) == set(FRAMES) and all(len(s) == 1 for s in where.values())
 
 
-def test_single_video_and_stride(source, tiny_sam2_video_dir, gdino_dir, tmp_path):
+@pytest.mark.parametrize("kind", ["file", "list", "glob"])
+def test_single_video_list_glob_and_stride(source, tiny_sam2_video_dir, gdino_dir, tmp_path, kind):
+    listing = source.parent / "videos.txt"
+    listing.write_text("# one video\nclips/a.mp4\nclips/notes.txt\n")
+    where = {"file": source / "a.mp4", "list": listing, "glob": f"{source}/*.mp4"}[kind]
     out = tmp_path / "out"
-    assert main(label_args(source / "a.mp4", out, tiny_sam2_video_dir, gdino_dir, "--stride", "3", "--format", "coco")) == 0
+    assert main(label_args(where, out, tiny_sam2_video_dir, gdino_dir, "--stride", "3", "--format", "coco")) == 0
     names = [i["file_name"] for i in json.loads((out / "coco.json").read_text())["images"]]
-    assert names == ["a/00000.jpg", "a/00003.jpg", "a/00006.jpg"]
+    folder = "clips/a" if kind == "list" else "a"
+    if kind == "glob":  # the glob also matches broken.mp4, which is reported, not labeled
+        assert [e["video"] for e in map(json.loads, (out / "errors.jsonl").read_text().splitlines())] == ["broken.mp4"]
+    assert names == [f"{folder}/00000.jpg", f"{folder}/00003.jpg", f"{folder}/00006.jpg"]
 
 
 def test_truncated_video_is_labeled_as_far_as_it_decodes(tiny_sam2_video_dir, gdino_dir, tmp_path):
