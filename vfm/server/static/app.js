@@ -7,6 +7,9 @@
     [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128], [170, 110, 40], [128, 0, 0]];
   const CURRENT_COLOR = [255, 215, 0];
   const DRAG_PX = 6; // screen pixels a press must move to become a box
+  // video.js (loaded after this file) registers the video mode here; while it is active the image
+  // prompts are idle and undo / clear / Enter go to it
+  const videoMode = () => (window.vfm && window.vfm.video && window.vfm.video.active) ? window.vfm.video : null;
 
   const state = {
     image: null,        // {id, width, height, fileName}
@@ -210,6 +213,7 @@
       status("upload failed: " + e.message, true);
       return;
     }
+    if (videoMode()) videoMode().leave();
     state.image = { id: info.image_id, width: info.width, height: info.height, fileName: file.name };
     state.bitmap = bitmap;
     state.masks = []; state.nextColor = 0;
@@ -225,13 +229,23 @@
     status(file.name + ": " + info.width + "×" + info.height + " — click on an object");
   }
 
-  // Show the image as large as the stage allows (canvas pixels stay image pixels).
+  // Show the image (or video frame) as large as the stage allows (canvas pixels stay image pixels).
   function fitCanvas() {
-    if (!state.image) return;
+    if (!state.image && !videoMode()) return;
+    const w = state.image ? state.image.width : $("image").width;
+    const h = state.image ? state.image.height : $("image").height;
     const stage = $("stage");
     const availW = stage.clientWidth - 24, availH = stage.clientHeight - 24;
-    const scale = Math.max(0.05, Math.min(availW / state.image.width, availH / state.image.height));
-    $("canvases").style.width = Math.floor(state.image.width * scale) + "px";
+    const scale = Math.max(0.05, Math.min(availW / w, availH / h));
+    $("canvases").style.width = Math.floor(w * scale) + "px";
+  }
+
+  // Forget the open image (the video mode takes the canvases over).
+  function closeImage() {
+    state.seq++;
+    state.image = null; state.bitmap = null; state.masks = []; state.nextColor = 0; state.drag = null;
+    resetPrompt();
+    renderList();
   }
 
   async function serverBitmap(imageId) {
@@ -287,6 +301,7 @@
   }
 
   function accept() {
+    if (videoMode()) { videoMode().newObject(); return; }
     if (!state.current) return;
     const color = PALETTE[state.nextColor++ % PALETTE.length];
     const ann = state.current;
@@ -299,6 +314,7 @@
   }
 
   function undo() {
+    if (videoMode()) { videoMode().undo(); return; }
     const last = state.history.pop();
     if (last === undefined) return;
     if (last === "point") state.points.pop();
@@ -307,7 +323,10 @@
     runSegment(false);
   }
 
-  function clearPrompt() { state.seq++; resetPrompt(); redraw(); status("cleared"); }
+  function clearPrompt() {
+    if (videoMode()) { videoMode().clear(); return; }
+    state.seq++; resetPrompt(); redraw(); status("cleared");
+  }
 
   function toImage(ev) {
     const mk = $("marks"), r = mk.getBoundingClientRect();
@@ -389,6 +408,7 @@
   }
 
   function exportCoco() {
+    if (videoMode()) { status("a video's tracks are exported with the buttons of the video bar (tracks.jsonl, masks.zip…)", true); return; }
     if (!state.image) { status("open an image first", true); return; }
     const doc = cocoDocument();
     const blob = new Blob([JSON.stringify(doc)], { type: "application/json" });
@@ -466,13 +486,14 @@
       status(v ? "API key saved in this browser" : "API key removed");
     });
     $("file").addEventListener("change", () => openFile($("file").files[0]));
+    const openAny = (file) => (window.vfm.video && window.vfm.video.accepts(file) ? window.vfm.video.open(file) : openFile(file));
     const stage = $("stage");
     stage.addEventListener("dragover", (e) => { e.preventDefault(); stage.classList.add("drag"); });
     stage.addEventListener("dragleave", () => stage.classList.remove("drag"));
     stage.addEventListener("drop", (e) => {
       e.preventDefault();
       stage.classList.remove("drag");
-      if (e.dataTransfer && e.dataTransfer.files.length) openFile(e.dataTransfer.files[0]);
+      if (e.dataTransfer && e.dataTransfer.files.length) openAny(e.dataTransfer.files[0]);
     });
     const mk = $("marks");
     mk.addEventListener("mousedown", onDown);
@@ -504,6 +525,11 @@
     });
   }
 
-  window.vfm = { state: state, decodeRle: decodeRle, rleCounts: rleCounts, cocoDocument: cocoDocument };
+  window.vfm = {
+    state: state, decodeRle: decodeRle, rleCounts: rleCounts, cocoDocument: cocoDocument,
+    // shared with video.js
+    lib: { api: api, postJson: postJson, apiKey: apiKey, status: status, toImage: toImage, fitCanvas: fitCanvas,
+      closeImage: closeImage, DRAG_PX: DRAG_PX },
+  };
   init();
 })();
