@@ -49,6 +49,13 @@ def tiny_sam2_video_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_sam3_dir(tmp_path_factory):
+    from vfm.testing.tiny_sam3 import build_sam3
+
+    return build_sam3(tmp_path_factory.mktemp("models") / "tiny-sam3", seed=0)
+
+
+@pytest.fixture(scope="session")
 def tiny_gdino_dir(tmp_path_factory):
     from vfm.testing.tiny_detectors import build_grounding_dino
 

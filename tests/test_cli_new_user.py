@@ -228,7 +228,7 @@ def test_models_task_is_checked_and_lists_only_what_runs(capsys):
     from vfm.models.registry import FAMILY_TASKS, list_models
 
     assert main(["models", "--task", "foo"]) == 1
-    assert "segment, track, detect, classify" in one_line(capsys.readouterr().err)
+    assert "segment, ground, track, detect, classify" in one_line(capsys.readouterr().err)
     assert {s.task for s in list_models()} == set(TASKS)
     assert all(s.task in FAMILY_TASKS[s.family] for s in list_models())
     assert main(["models", "--json"]) == 0
@@ -237,7 +237,7 @@ def test_models_task_is_checked_and_lists_only_what_runs(capsys):
     from vfm.cli.main import COMMANDS
 
     runs = {"segment": "segment", "detect": "detect", "classify": "classify", "semantic": "semantic", "depth": "depth",
-            "embed": "embed", "track": "track"}
+            "embed": "embed", "track": "track", "ground": "ground"}
     assert all(runs[t] in COMMANDS for r in rows for t in r["tasks"])
 
 

@@ -1,5 +1,8 @@
 """`vfm ground IMAGE... --classes "cat, remote control" [--detector M] [--segmenter M]` (Grounded-SAM).
 
+`--segmenter sam3` needs no detector: SAM 3 finds every instance of each class by itself
+(`--box-threshold` is its score threshold, default 0.5).
+
 Detects the named classes, then segments every box with a promptable segmenter in one batched
 call: masks with class names, detection scores and boxes. `--classes "person: astronaut"` asks
 for "person" and names the masks "astronaut". Several images (files, folders, globs) give one
@@ -21,8 +24,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser("ground", help="text -> masks: detect named classes, segment each box (Grounded-SAM)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_images_argument(p)
-    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector alias, hub id or directory (default {DEFAULT_DETECTOR})")
-    p.add_argument("--segmenter", default=DEFAULT_SEGMENTER, help=f"segmenter alias, hub id or directory (default {DEFAULT_SEGMENTER})")
+    p.add_argument("--detector", default=None, help=f"detector alias, hub id or directory (default {DEFAULT_DETECTOR}; "
+                                                    "none with a SAM 3 --segmenter)")
+    p.add_argument("--segmenter", default=DEFAULT_SEGMENTER,
+                   help=f"segmenter alias, hub id or directory (default {DEFAULT_SEGMENTER}); sam3: text -> masks without a detector")
     add_class_options(p)
     add_runtime_options(p)
     add_output_options(p)

@@ -41,8 +41,11 @@ def add_parser(sub) -> None:
     p.add_argument("--task", choices=TASKS, default=None,
                    help="ground (default with classes): boxes + masks; detect: boxes; everything (default without "
                         "classes): every mask, named when classes are given; tag: image-level tags; semantic: a class of --semantic-model for every pixel")
-    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector for ground/detect (default {DEFAULT_DETECTOR})")
-    p.add_argument("--segmenter", default=DEFAULT_SEGMENTER, help=f"segmenter for ground/everything (default {DEFAULT_SEGMENTER})")
+    p.add_argument("--detector", default=None, help=f"detector for ground/detect/track (default {DEFAULT_DETECTOR}; none "
+                                                    "with a SAM 3 --segmenter)")
+    p.add_argument("--segmenter", default=DEFAULT_SEGMENTER,
+                   help=f"segmenter for ground/everything (default {DEFAULT_SEGMENTER}); --task ground --segmenter sam3: SAM 3 "
+                        "alone, no detector")
     p.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"CLIP/SigLIP for tag/everything labels (default {DEFAULT_CLASSIFIER})")
     p.add_argument("--semantic-model", default=None, metavar="M",
                    help=f"--task semantic: the closed-set segmenter whose classes label every pixel (default {DEFAULT_SEMANTIC_MODEL}); "
@@ -121,11 +124,19 @@ def build_config(args) -> dict:
         raise PromptError(f"--boxes-from prompts the segmenter with the dataset's boxes; it does not go with --task {args.task}")
     task = args.task or ("boxes" if args.boxes_from else "ground" if classes else "everything")
     check_video_options(args, task)
+    from vfm.models.registry import is_concept_model
+
+    concept = task == "ground" and is_concept_model(args.segmenter)
+    if concept and args.text_threshold is not None:
+        raise PromptError("--text-threshold is Grounding DINO's; SAM 3 has one score threshold (--box-threshold)")
+    if concept and args.detector is not None:
+        raise PromptError(f"--segmenter {args.segmenter} finds the classes itself (SAM 3: text in, masks out); drop --detector")
+    from vfm.engine.tasks import DEFAULT_DETECTOR
     src = args.source
     config = {
         "source": src if any(c in src for c in "*?[") and os.path.isabs(src) else os.path.abspath(src),
         "task": task, "classes": classes,
-        "detector": args.detector if task in ("ground", "detect", "track") else None,
+        "detector": None if concept or task not in ("ground", "detect", "track") else args.detector or DEFAULT_DETECTOR,
         "tracker": args.tracker if task == "track" else None,
         "redetect_every": args.redetect_every if task == "track" else None,
         "match_iou": args.match_iou if task == "track" else None,

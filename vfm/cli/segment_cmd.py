@@ -3,6 +3,10 @@
 All points and the first box form one prompt; each further box is its own prompt with the same
 points. Without --multimask one mask per prompt; with it SAM's three masks per prompt.
 
+`vfm segment IMAGE... --model sam3 --text "yellow school bus" [--exemplar X0,Y0,X1,Y1[,+|-]] [--threshold T]`:
+every instance of a concept (SAM 3): a noun phrase, example boxes (positive by default, `,-` negative),
+or both.
+
 `vfm segment IMAGE... --task instance [--model M] [--classes "person, car"]`: no prompts; every object
 of a closed-set instance checkpoint (Mask2Former, OneFormer, EoMT; default mask2former-coco-instance)
 with its class and score, transformers' post-processing.
@@ -39,12 +43,16 @@ def add_parser(sub) -> None:
     p.add_argument("--mask-input", metavar="PNG", default=None,
                    help="a binary mask (PNG the size of the image) to refine, e.g. a previous answer")
     p.add_argument("--multimask", action="store_true", help="three masks per prompt with predicted-IoU scores")
-    g = p.add_argument_group("--task instance")
+    c = p.add_argument_group("concepts (SAM 3: --model sam3)")
+    c.add_argument("--text", default=None, help='every instance of a noun phrase, e.g. --text "yellow school bus"')
+    c.add_argument("--exemplar", action="append", default=[], metavar="X0,Y0,X1,Y1[,+|-]",
+                   help="an example box of the concept (positive, or negative with ,-); with or without --text; repeatable")
+    g = p.add_argument_group("--task instance (and --threshold, --mask-threshold for concepts)")
     g.add_argument("--classes", default=None, help='keep only these of the model\'s classes, e.g. "person, car"')
     g.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help="keep instances scoring at least T (default: the processor's, 0.5; EoMT 0.8)")
+                   help="keep instances scoring at least T (default: the processor's, 0.5; EoMT 0.8; SAM 3 0.5)")
     g.add_argument("--mask-threshold", type=float, default=None, metavar="T",
-                   help="OneFormer: mask probability above which a pixel belongs to an instance (default 0.5)")
+                   help="OneFormer, SAM 3: mask probability above which a pixel belongs to an instance (default 0.5)")
     g.add_argument("--overlap-threshold", type=float, default=None, metavar="T",
                    help="Mask2Former/OneFormer: drop instances keeping less than T of their mask (default 0.8)")
     add_runtime_options(p)
@@ -96,6 +104,12 @@ def build_prompts(args, image_size: tuple[int, int]):
 
 
 def run(args) -> int:
+    if args.text is not None or args.exemplar:
+        if args.task == "instance":
+            raise PromptError("--text/--exemplar are concept prompts (SAM 3); they do not go with --task instance")
+        from vfm.cli.concept_run import run_concept
+
+        return run_concept(args)
     if args.task == "instance":
         from vfm.cli.instance_run import run_instance
 

@@ -24,6 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--segmenter", default=DEFAULT_SEGMENTER, help=f"SAM-family model (default {DEFAULT_SEGMENTER})")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector for detect/ground (default {DEFAULT_DETECTOR})")
     p.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"CLIP/SigLIP for classify/tag (default {DEFAULT_CLASSIFIER})")
+    p.add_argument("--text-segmenter", default=None, metavar="M",
+                   help="a SAM 3 model (sam3) for text -> masks (POST /ground, the page's text box) instead of --detector + "
+                        "--segmenter")
     p.add_argument("--tracker", default=DEFAULT_TRACKER, help=f"SAM 2.1 / EdgeTAM for video tracking (default {DEFAULT_TRACKER})")
     p.add_argument("--max-video-upload-mb", type=float, default=1024.0, help="largest accepted video upload in MB (default 1024)")
     p.add_argument("--video-dir", default=None, metavar="DIR",
@@ -101,12 +104,19 @@ def build_config(args):
         if not Path(ls["label_studio_root"]).expanduser().is_dir():
             raise PromptError(f"--label-studio-root '{ls['label_studio_root']}' is not a folder; give Label Studio's "
                               "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
+    if args.text_segmenter is not None:  # a model that is not SAM 3 is one line before anything listens
+        from vfm.models.registry import is_concept_model
+
+        if not is_concept_model(args.text_segmenter):
+            raise PromptError(f"--text-segmenter {args.text_segmenter} is not a SAM 3 model; give sam3 (or drop it to ground "
+                              "with --detector + --segmenter)")
     if args.db is not None:  # a missing or corrupt index is one line before anything listens
         from vfm.search.db import IndexDB
 
         IndexDB(args.db).close()
     return ServerConfig(
         segmenter=args.segmenter, detector=args.detector, classifier=args.classifier, tracker=args.tracker,
+        text_segmenter=args.text_segmenter,
         max_video_upload_mb=args.max_video_upload_mb, video_dir=args.video_dir,
         api_key=args.api_key or ServerConfig.api_key_from_env(), max_upload_mb=args.max_upload_mb,
         max_pixels=args.max_pixels, device=args.device, precision=args.precision,

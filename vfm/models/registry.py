@@ -54,6 +54,10 @@ register_alias("sam2.1-hiera-small", "facebook/sam2.1-hiera-small", "sam2", "seg
 register_alias("sam2.1-hiera-base-plus", "facebook/sam2.1-hiera-base-plus", "sam2", "segment", "SAM 2.1 Hiera-B+ (81M), images")
 register_alias("sam2.1-hiera-large", "facebook/sam2.1-hiera-large", "sam2", "segment", "SAM 2.1 Hiera-L (224M), images")
 
+# Concept segmentation: text and/or example boxes -> every instance (one model, no detector) --------
+register_alias("sam3", "facebook/sam3", "sam3", "ground", "SAM 3 (848M, gated on the hub), Meta, 2025: every instance of a noun phrase or exemplar")
+register_alias("sam3-lite-text", "facebook/sam3_lite_text", "sam3", "ground", "SAM 3 with a small text encoder (MobileCLIP-style RepMixer)")
+
 # Video tracking (the SAM 2.1 aliases above track too: `vfm track --model sam2.1-hiera-tiny`) ---------
 register_alias("edgetam", "yonigozlan/EdgeTAM-hf", "edgetam", "track", "EdgeTAM (14M): SAM 2 made fast for on-device video tracking")
 
@@ -135,6 +139,9 @@ MODEL_TYPE_FAMILY: dict[str, str] = {
     "sam2": "sam2",
     "sam2_video": "sam2",
     "edgetam_video": "edgetam",
+    "sam3": "sam3",
+    "sam3_video": "sam3",
+    "sam3_lite_text": "sam3",
     "grounding-dino": "grounding-dino",
     "owlv2": "owlv2",
     "owlvit": "owlvit",
@@ -242,6 +249,11 @@ def resolve(name: str, *, task: str | None = None) -> Resolved:
     return Resolved(name, name, family, None, False)
 
 
+def is_concept_model(name: str | None) -> bool:
+    """True when ``name`` is a SAM 3 checkpoint (text -> masks in one model, no detector)."""
+    return bool(name) and resolve(name).family == "sam3"
+
+
 #: transformers model types loaded as closed-set image classifiers (AutoModelForImageClassification).
 CLASSIFIER_MODEL_TYPES = ("vit", "deit", "beit", "convnext", "convnextv2", "swin", "swinv2", "efficientnet", "resnet",
                           "regnet", "mobilenet_v1", "mobilenet_v2", "mobilevit", "mobilevitv2", "levit", "perceiver",
@@ -256,6 +268,7 @@ FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "sam-hq": ("segment",),
     "sam2": ("segment", "track"),
     "edgetam": ("track",),
+    "sam3": ("ground",),
     "grounding-dino": ("detect",),
     "owlv2": ("detect",),
     "owlvit": ("detect",),

@@ -19,6 +19,8 @@ class ServerConfig:
     detector: str = DEFAULT_DETECTOR
     classifier: str = DEFAULT_CLASSIFIER
     tracker: str = DEFAULT_TRACKER
+    #: a SAM 3 checkpoint for /ground and the page's text box (text -> masks in one model); None: detector + segmenter
+    text_segmenter: str | None = None
     api_key: str | None = None
     max_upload_mb: float = 50.0
     max_pixels: int | None = None  # None: vfm's default (100M, env VFM_MAX_PIXELS)

@@ -121,6 +121,10 @@ class Models:
             return Classifier.load(c.classifier, device=c.device)
 
         def load_grounder():
+            if c.text_segmenter:
+                from vfm.tasks.concept import ConceptSegmenter
+
+                return ConceptSegmenter.load(c.text_segmenter, device=c.device, precision=c.precision)
             from vfm.tasks.ground import Grounder
 
             return Grounder(self.detector.get(), self.segmenter.get())
@@ -166,7 +170,7 @@ class Models:
         self.detector = ModelHolder("detector", c.detector, load_detector, **kw)
         self.classifier = ModelHolder("classifier", c.classifier, load_classifier, **kw)
         # composite holders: their own bound (they call into the models above directly)
-        self.grounder = ModelHolder("grounder", f"{c.detector} + {c.segmenter}", load_grounder, **kw)
+        self.grounder = ModelHolder("grounder", c.text_segmenter or f"{c.detector} + {c.segmenter}", load_grounder, **kw)
         self.tagger = ModelHolder("tagger", c.classifier, load_tagger, **kw)
         self.everything = ModelHolder("mask generator", c.segmenter, load_everything, concurrency=1,
                                       max_waiting=c.max_waiting)

@@ -4,6 +4,7 @@ segmenter turns every box into a mask in one batched decoder call.
     g = Grounder.load(detector="grounding-dino-tiny", segmenter="sam-vit-base")
     res = g.ground("photo.jpg", "cat, remote control")
     res.masks, res.xyxy, res.class_names, res.scores   # scores: detection scores
+    Grounder.load(segmenter="sam3")                      # SAM 3 alone (vfm.tasks.concept)
 
 The result keeps the detector's boxes (XYXY pixels, clipped to the image), scores, ``class_ids``
 (positions in the parsed class list) and ``class_names``; ``data["mask_score"]`` holds the
@@ -16,9 +17,13 @@ from typing import Iterable
 
 import numpy as np
 
+from vfm.errors import PromptError
 from vfm.io.image import ImageSource, LoadedImage, load_image
+from vfm.models.registry import is_concept_model
 from vfm.results.instances import Instances
 from vfm.tasks.detect import Detector
+
+DEFAULT_DETECTOR = "grounding-dino-tiny"
 
 
 class Grounder:
@@ -30,12 +35,21 @@ class Grounder:
 
     @classmethod
     def load(
-        cls, detector: str = "grounding-dino-tiny", segmenter: str = "sam-vit-base", device: str | None = None,
+        cls, detector: str | None = None, segmenter: str = "sam-vit-base", device: str | None = None,
         precision: str = "auto",
     ) -> "Grounder":
+        """A detector (default grounding-dino-tiny) + segmenter; a SAM 3 ``segmenter`` needs no detector
+        and gives a :class:`vfm.tasks.concept.ConceptSegmenter`, which has the same ``ground`` call."""
         from vfm.tasks.segment import Segmenter
 
-        return cls(Detector.load(detector, device=device, precision=precision),
+        if is_concept_model(segmenter):
+            from vfm.tasks.concept import ConceptSegmenter
+
+            if detector is not None:
+                raise PromptError(f"--segmenter {segmenter} finds the classes itself (SAM 3: text in, masks out); "
+                                  "drop --detector")
+            return ConceptSegmenter.load(segmenter, device=device, precision=precision)
+        return cls(Detector.load(detector or DEFAULT_DETECTOR, device=device, precision=precision),
                    Segmenter.load(segmenter, device=device, precision=precision))
 
     def ground(
