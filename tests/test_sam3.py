@@ -212,3 +212,81 @@ def test_serve_refuses_a_text_segmenter_that_is_not_sam3(capsys, tiny_sam_dir):
     args = build_parser().parse_args(["serve", "--text-segmenter", str(tiny_sam_dir)])
     with pytest.raises(PromptError, match="not a SAM 3 model"):
         build_config(args)
+
+
+# ---------------------------------------------------------------------------------------- tracker
+@pytest.fixture(scope="module")
+def tracker_reference(tiny_sam3_dir, tmp_path_factory):
+    """transformers' own Sam3TrackerModel + Sam3TrackerProcessor on the tracker weights of the checkpoint,
+    saved as a ``sam3_tracker`` checkpoint (which transformers loads directly)."""
+    from transformers import Sam3ImageProcessor, Sam3TrackerModel, Sam3TrackerProcessor
+
+    from vfm.models.registry import resolve
+    from vfm.models.sam3 import load_sam3_tracker
+
+    out = tmp_path_factory.mktemp("sam3-tracker") / "tracker"
+    load_sam3_tracker(resolve(str(tiny_sam3_dir)), {"model_type": "sam3_video"}).save_pretrained(out)
+    processor = Sam3TrackerProcessor(image_processor=Sam3ImageProcessor.from_pretrained(str(tiny_sam3_dir)))
+    processor.save_pretrained(out)
+    return out, Sam3TrackerModel.from_pretrained(str(out)).eval(), processor
+
+
+def test_tracker_weights_are_the_checkpoints(tiny_sam3_dir, tracker_reference):
+    from safetensors.torch import load_file
+
+    _, tracker, _ = tracker_reference
+    stored = load_file(str(tiny_sam3_dir / "model.safetensors"))
+    # transformers 5.25 writes the tracker's keys with its prefix twice (tracker_model.tracker_model.*)
+    tracker_keys = {}
+    for key, value in stored.items():
+        while key.startswith("tracker_model."):
+            key = key[len("tracker_model."):]
+            tracker_keys[key] = value
+    mine = tracker.state_dict()
+    decoder = [k for k in mine if k.startswith(("prompt_encoder.", "mask_decoder."))]
+    assert decoder and all(torch.equal(mine[k], tracker_keys[k]) for k in decoder)
+    backbone = [k for k in mine if k.startswith("vision_encoder.backbone.")]
+    assert backbone and all(torch.equal(mine[k], stored["detector_model." + k]) for k in backbone)  # one shared backbone
+    neck = [k for k in mine if k.startswith("vision_encoder.neck.")]
+    assert neck and all(torch.equal(mine[k], stored["tracker_neck." + k[len("vision_encoder.neck."):]]) for k in neck)
+
+
+@pytest.mark.parametrize("prompt", [dict(points=[[50, 40]], labels=[1]), dict(points=[[50, 40], [100, 80]], labels=[1, 0]),
+                                    dict(box=[20, 10, 90, 70])])
+def test_tracker_masks_equal_transformers(tiny_sam3_dir, tracker_reference, image, prompt):
+    from vfm.tasks.prompts import Prompt
+    from vfm.tasks.segment import Segmenter
+
+    _, model, processor = tracker_reference
+    kw = {}
+    if "points" in prompt:
+        kw.update(input_points=[[prompt["points"]]], input_labels=[[prompt["labels"]]])
+    else:
+        kw.update(input_boxes=[[prompt["box"]]])
+    inputs = processor(images=image, return_tensors="pt", **kw)
+    with torch.no_grad():
+        out = model(**{k: v for k, v in inputs.items() if k != "original_sizes"}, multimask_output=False)
+    ref = processor.post_process_masks(out.pred_masks, inputs["original_sizes"])[0][0, 0].numpy().astype(bool)
+    seg = Segmenter.load(str(tiny_sam3_dir), device="cpu", precision="fp32")
+    p = Prompt(points=np.array(prompt["points"]) if "points" in prompt else None,
+               labels=np.array(prompt["labels"]) if "labels" in prompt else None, box=prompt.get("box"))
+    res = seg.predict_batch([p], image=image, multimask=False, return_logits=False)
+    mine = res.mask_array()[0]
+    assert (mine & ref).sum() / (mine | ref).sum() >= 0.99  # the image is resized as SAM 2 is, not by the processor
+    assert res.scores[0] == pytest.approx(float(out.iou_scores[0, 0, 0]), abs=1e-4)
+
+
+def test_cli_clicks_on_sam3_and_a_detector_only_checkpoint(capsys, tiny_sam3_dir, image_path, tmp_path):
+    from transformers import Sam3Model, Sam3Processor
+
+    assert main(["segment", str(image_path), "--model", str(tiny_sam3_dir), "--point", "50,40", "--multimask",
+                 "--precision", "fp32", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["annotations"]) == 3
+    detector_only = tmp_path / "detector-only"
+    Sam3Model.from_pretrained(str(tiny_sam3_dir)).save_pretrained(detector_only)
+    Sam3Processor.from_pretrained(str(tiny_sam3_dir)).save_pretrained(detector_only)
+    assert main(["segment", str(image_path), "--model", str(detector_only), "--point", "50,40"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "without the tracker" in err and len(err.splitlines()) == 1
+    assert main(["segment", str(image_path), "--model", str(detector_only), "--text", "red circle", "--threshold",
+                 str(TH), "--precision", "fp32", "--quiet"]) == 0

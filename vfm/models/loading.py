@@ -1,4 +1,4 @@
-"""Load a promptable segmentation model (SAM, SlimSAM, SAM-HQ, SAM 2) by alias, hub id or directory."""
+"""Load a promptable segmentation model (SAM, SlimSAM, SAM-HQ, SAM 2, SAM 3's tracker) by alias, hub id or directory."""
 
 from __future__ import annotations
 
@@ -44,6 +44,17 @@ def load_promptable(
         model = load_pretrained(Sam2Model.from_pretrained, resolved)
         prep = sam2_preprocessing(model.config, processor_config)
         adapter = Sam2Adapter
+    elif resolved.family == "sam3":
+        from vfm.models.sam2 import Sam3TrackerAdapter, sam2_preprocessing
+        from vfm.models.sam3 import load_sam3_tracker
+
+        config = read_hub_json(resolved.source, "config.json", required=True, name=resolved.name)
+        model = load_sam3_tracker(resolved, config)
+        if processor_config is None:  # newer checkpoints keep the image settings inside processor_config.json
+            processor_config = (read_hub_json(resolved.source, "processor_config.json", name=resolved.name) or {}).get(
+                "image_processor")
+        prep = sam2_preprocessing(model.config, processor_config)
+        adapter = Sam3TrackerAdapter
     else:  # resolve(task="segment") only lets segment families through
         raise AssertionError(resolved.family)
     wrapped = adapter(model, prep, dev, dtype)

@@ -49,3 +49,14 @@ class Sam2Adapter(PromptableModel):
             **kw,
         )
         return out.pred_masks[:, 0].float(), out.iou_scores[:, 0].float()
+
+
+class Sam3TrackerAdapter(Sam2Adapter):
+    """SAM 3's tracker on images: Sam2Model's prompt API; its low-res masks are 4x the embedding grid
+    (288 for the 1008 input with 14-pixel patches), not a quarter of the input."""
+
+    family = "sam3"
+
+    @property
+    def low_res_size(self) -> int:
+        return int(self.model.prompt_encoder.image_embedding_size[0]) * 4

@@ -91,3 +91,35 @@ def load_sam3(resolved, device: torch.device, dtype: torch.dtype | None) -> Sam3
     model = load_pretrained(Model.from_pretrained, resolved)
     processor = load_processor(Sam3Processor, resolved)
     return Sam3Adapter(model, processor, device, dtype, resolved.name)
+
+
+# ---------------------------------------------------------------------------------------- tracker
+def load_sam3_tracker(resolved, config: dict):
+    """Sam3TrackerModel for clicks and boxes on one object (the SAM 2 API on SAM 3's backbone).
+
+    A ``sam3_tracker`` checkpoint loads directly. The ``sam3_video`` layout of facebook/sam3 holds the
+    tracker's weights too, but transformers 5.25's ``Sam3TrackerModel.from_pretrained`` leaves them
+    unloaded from it (only the shared backbone is renamed), so vfm loads ``Sam3TrackerVideoModel``,
+    whose loading maps the whole checkpoint, strictly, and copies the image tracker's weights out of
+    it, every one of them present (``load_state_dict(strict=True)``).
+    """
+    from transformers import Sam3TrackerConfig, Sam3TrackerModel, Sam3TrackerVideoModel
+
+    from vfm.errors import ModelError
+    from vfm.models.registry import load_pretrained
+
+    model_type = config.get("model_type")
+    if model_type == "sam3_tracker":
+        return load_pretrained(Sam3TrackerModel.from_pretrained, resolved)
+    if model_type not in ("sam3_video", "sam3_tracker_video"):
+        raise ModelError(f"model {resolved.describe()} is SAM 3's concept detector alone (model_type {model_type}), "
+                         "without the tracker that segments clicks and boxes; use facebook/sam3 (sam3) or give it "
+                         "--text / --exemplar prompts", model_name=resolved.name)
+    video = load_pretrained(Sam3TrackerVideoModel.from_pretrained, resolved)
+    c = video.config
+    tracker = Sam3TrackerModel(Sam3TrackerConfig(vision_config=c.vision_config.to_dict(),
+                                                 prompt_encoder_config=c.prompt_encoder_config.to_dict(),
+                                                 mask_decoder_config=c.mask_decoder_config.to_dict()))
+    weights = video.state_dict()
+    tracker.load_state_dict({k: weights[k] for k in tracker.state_dict()}, strict=True)
+    return tracker.eval()
