@@ -55,7 +55,7 @@ register_alias("sam2.1-hiera-base-plus", "facebook/sam2.1-hiera-base-plus", "sam
 register_alias("sam2.1-hiera-large", "facebook/sam2.1-hiera-large", "sam2", "segment", "SAM 2.1 Hiera-L (224M), images")
 
 # Concept segmentation: text and/or example boxes -> every instance (one model, no detector) --------
-register_alias("sam3", "facebook/sam3", "sam3", "ground", "SAM 3 (848M, gated on the hub), Meta, 2025: every instance of a noun phrase or exemplar")
+register_alias("sam3", "facebook/sam3", "sam3", "ground", "SAM 3 (848M with its tracker, gated on the hub), Meta, 2025: every instance of a noun phrase or exemplar")
 register_alias("sam3-lite-text", "facebook/sam3_lite_text", "sam3", "ground", "SAM 3 with a small text encoder (MobileCLIP-style RepMixer)")
 
 # Video tracking (the SAM 2.1 aliases above track too: `vfm track --model sam2.1-hiera-tiny`) ---------
