@@ -24,7 +24,7 @@ import pytest
 import requests
 from PIL import Image
 
-from test_web import ARGS, CHROMIUM, scene
+from test_web import CHROMIUM, browser, page, scene  # noqa: F401 - browser and page are fixtures
 from vfm.server import ServerConfig, create_app
 from vfm.server.testing import serve_in_thread
 from vfm.testing.synthetic_video import frame_and_masks, object_box, object_centre, write_video
@@ -55,26 +55,6 @@ def server_url(tiny_sam_dir, tiny_sam2_video_dir, tmp_path_factory):
                                   precision="fp32", video_dir=str(tmp_path_factory.mktemp("videos"))))
     with serve_in_thread(app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 760}, accept_downloads=True)
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.errors = errors
-    yield pg
-    ctx.close()
 
 
 def image_xy(page, x: float, y: float, w: int = W, h: int = H) -> tuple[float, float]:

@@ -17,7 +17,8 @@ import pytest
 import requests
 from PIL import Image
 
-from firefox_bidi import FIREFOX, Firefox
+from firefox_bidi import FIREFOX
+from test_web_firefox import firefox  # noqa: F401 - the browser fixture
 from test_web_video import H, N, W, painted_ids
 from vfm.server import ServerConfig, create_app
 from vfm.server.testing import serve_in_thread
@@ -42,14 +43,6 @@ CANVAS = """((id) => {
     const c = document.getElementById(id);
     return [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)];
 })"""
-
-
-@pytest.fixture(scope="module")
-def firefox():
-    pytest.importorskip("websockets")
-    ff = Firefox()
-    yield ff
-    ff.close()
 
 
 @pytest.fixture(scope="module")

@@ -191,7 +191,6 @@ def check_formats(formats: list[str], task: str) -> None:
 
 def run(args) -> int:
     from vfm.engine.progress import Progress
-    from vfm.engine.report import summary, summary_line, write_summary
     from vfm.engine.source import open_source
     from vfm.engine.state import Store, reset
 
@@ -237,12 +236,7 @@ def run(args) -> int:
                               on_done=progress.advance)
         finally:
             progress.close()
-        n_ann = finalize(store, config, formats, out, args, str(scan.root))
-        doc = summary(store, n_ann)
-        write_summary(doc, out)
-        if not args.quiet:
-            print(summary_line(doc, str(out)))
-        return 0
+        return finish(store, config, formats, out, args, str(scan.root))
     finally:
         store.close()
 
@@ -250,7 +244,6 @@ def run(args) -> int:
 def _run_videos(store, config: dict, formats: list[str], out: Path, scan, args) -> int:
     """--task track: the videos of SOURCE, each tracked whole, then the datasets from their frames."""
     from vfm.engine.progress import Progress
-    from vfm.engine.report import summary, summary_line, write_summary
     from vfm.engine.video_runner import expected_frames, run_videos
     from vfm.engine.video_state import VideoStore
 
@@ -264,8 +257,14 @@ def _run_videos(store, config: dict, formats: list[str], out: Path, scan, args) 
         run_videos(store, config, device=args.device, threads=args.threads, on_frames=progress.advance)
     finally:
         progress.close()
-    n_ann = finalize(store, config, formats, out, args, str((out / "frames").absolute()))
-    doc = summary(store, n_ann)
+    return finish(store, config, formats, out, args, str((out / "frames").absolute()))
+
+
+def finish(store, config: dict, formats: list[str], out: Path, args, source_root: str) -> int:
+    """The datasets, summary.json and the summary line at the end of every run; exit code 0."""
+    from vfm.engine.report import summary, summary_line, write_summary
+
+    doc = summary(store, finalize(store, config, formats, out, args, source_root))
     write_summary(doc, out)
     if not args.quiet:
         print(summary_line(doc, str(out)))
