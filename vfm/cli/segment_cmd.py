@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument("--task", choices=("prompt", "instance"), default="prompt",
                    help="prompt (default): masks for the given points/boxes; instance: every object of a closed-set "
                         "instance checkpoint, no prompts")
-    p.add_argument("--model", default=None, help=f"alias, hub id or local directory (default {DEFAULT_SEGMENTER}; "
+    p.add_argument("--model", default=None, help=f"alias, hub id, local directory or Meta-format .pth/.pt file (default {DEFAULT_SEGMENTER}; "
                                                  f"--task instance: {DEFAULT_INSTANCE_MODEL})")
     p.add_argument("--point", action="append", default=[], metavar="X,Y[,LABEL]",
                    help="a point in image pixels; LABEL 1 (default) positive, 0 negative; repeatable")

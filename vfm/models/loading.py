@@ -22,6 +22,11 @@ def load_promptable(
     dtype = resolve_precision(precision, dev)
     if dev.type == "cpu":
         tune_allocator()
+    if resolved.meta_kind is not None:
+        model, prep, adapter = _meta_file(resolved)
+        wrapped = adapter(model, prep, dev, dtype)
+        wrapped.name = resolved.name
+        return wrapped
     processor_config = read_hub_json(resolved.source, "preprocessor_config.json", name=resolved.name)
     if resolved.family in ("sam", "sam-hq"):
         from vfm.models.sam import SamAdapter, SamHQAdapter, sam_preprocessing
@@ -60,3 +65,17 @@ def load_promptable(
     wrapped = adapter(model, prep, dev, dtype)
     wrapped.name = resolved.name
     return wrapped
+
+
+def _meta_file(resolved):
+    """Model, preprocessing and adapter for a Meta-format file (Meta's SamPredictor / SAM2Transforms settings)."""
+    from vfm.models.meta.checkpoint import load_meta_model
+
+    model, kind = load_meta_model(resolved.source, resolved.name)
+    if kind == "sam2":
+        from vfm.models.sam2 import Sam2Adapter, sam2_preprocessing
+
+        return model, sam2_preprocessing(model.config, None), Sam2Adapter
+    from vfm.models.sam import SamAdapter, SamHQAdapter, sam_preprocessing
+
+    return model, sam_preprocessing(model.config, None), SamHQAdapter if kind == "sam-hq" else SamAdapter

@@ -204,6 +204,7 @@ class Resolved:
     family: str
     spec: ModelSpec | None
     is_local: bool
+    meta_kind: str | None = None  # a Meta-format file (.pth / .pt): sam, sam-hq, mobile-sam or sam2
 
     def describe(self) -> str:
         if self.spec is not None:
@@ -226,11 +227,21 @@ def resolve(name: str, *, task: str | None = None) -> Resolved:
         _check_task(name, spec.family, task)
         return Resolved(name, spec.hub_id, spec.family, spec, False)
     path = Path(name).expanduser()
+    if path.is_file() and path.suffix.lower() in (".pth", ".pt"):
+        from vfm.models.meta.checkpoint import family_of_file
+
+        family, kind = family_of_file(path, name)
+        if task is not None and task != "segment" and family in FAMILY_TASKS and task in FAMILY_TASKS[family]:
+            raise ModelError(f"'{name}' is a Meta-format {kind} file, which vfm loads to segment images; "
+                             f"to {task}, use its transformers checkpoint (see `vfm models --task {task}`)",
+                             model_name=name)
+        _check_task(name, family, task)
+        return Resolved(name, str(path), family, None, True, kind)
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
             raise ModelError(
-                f"'{name}' is not a saved transformers checkpoint (a directory with config.json); "
-                "save one with model.save_pretrained(dir)",
+                f"'{name}' is not a saved transformers checkpoint (a directory with config.json) "
+                "nor a Meta-format SAM file (.pth / .pt); save one with model.save_pretrained(dir)",
                 model_name=name,
             )
         config = json.loads((path / "config.json").read_text())

@@ -13,6 +13,7 @@ import torch
 
 from vfm.models.promptable import Embedding, PromptableModel, Preprocessing, _expand
 from vfm.models.sam_decoder import SamDecoder
+from vfm.models.sam_hq_decoder import decode_hq
 from vfm.models.sam_encoder import accelerate as accelerate_encoder
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -78,14 +79,16 @@ class SamHQAdapter(SamAdapter):
 
     def _decode(self, embedding: Embedding, points, labels, boxes, mask_inputs, multimask):
         p = _batch_size(points, boxes, mask_inputs)
-        out = self.model(
-            image_embeddings=_expand(embedding.tensors["image_embeddings"], p),
-            intermediate_embeddings=[_expand(t, p) for t in embedding.tensors["intermediate_embeddings"]],
-            multimask_output=multimask,
-            hq_token_only=False,
-            **self._prompt_kwargs(points, labels, boxes, mask_inputs),
-        )
-        return out.pred_masks[:, 0].float(), out.iou_scores[:, 0].float()
+        kw = self._prompt_kwargs(points, labels, boxes, mask_inputs)
+        if "input_points" in kw and "input_labels" not in kw:
+            kw["input_labels"] = torch.ones_like(kw["input_points"][..., 0], dtype=torch.int)
+        sparse, dense = self.model.prompt_encoder(input_points=kw.get("input_points"), input_labels=kw.get("input_labels"),
+                                                  input_boxes=kw.get("input_boxes"), input_masks=kw.get("input_masks"))
+        image = _expand(embedding.tensors["image_embeddings"], p).to(self.device)
+        dense = dense.expand(p, -1, -1, -1) if dense.shape[0] != p else dense
+        low, iou = decode_hq(self.model, image, [_expand(t, p).to(self.device) for t in embedding.tensors["intermediate_embeddings"]],
+                             sparse, dense, multimask)
+        return low.float(), iou.float()
 
 
 def _batch_size(points, boxes, mask_inputs) -> int:

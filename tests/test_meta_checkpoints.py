@@ -1,0 +1,183 @@
+"""Meta-format checkpoint files (--model FILE.pth): the reference code's own models, saved as the
+released files are, give the same masks through vfm as through the reference predictor."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_image
+
+warnings.filterwarnings("ignore", category=FutureWarning)  # timm's deprecated import paths in the references
+warnings.filterwarnings("ignore", category=UserWarning, message=".*Overwriting tiny_vit.*")
+
+IMAGE = make_image(150, 230, seed=3)  # non-square: resize + pad + crop
+PROMPTS = {
+    "points": dict(point_coords=np.array([[60.0, 40.0], [150.0, 100.0]]), point_labels=np.array([1, 0])),
+    "box": dict(box=np.array([20.0, 30.0, 180.0, 140.0])),
+    "point+box": dict(point_coords=np.array([[100.0, 80.0]]), point_labels=np.array([1]), box=np.array([20.0, 30.0, 180.0, 140.0])),
+}
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = (a | b).sum()
+    return 1.0 if union == 0 else float((a & b).sum() / union)
+
+
+def vfm_predict(seg, p: dict, multimask: bool):
+    return seg.predict(points=p.get("point_coords"), labels=p.get("point_labels"), box=p.get("box"),
+                       multimask=multimask, image=IMAGE)
+
+
+@pytest.fixture(scope="module")
+def sam_file(tmp_path_factory):
+    pytest.importorskip("segment_anything")
+    from vfm.testing.meta_models import meta_sam, save
+
+    model = meta_sam(seed=3)
+    return model, save(model, tmp_path_factory.mktemp("meta") / "sam_vit_tiny.pth")
+
+
+@pytest.fixture(scope="module")
+def sam_hq_file(tmp_path_factory):
+    pytest.importorskip("segment_anything_hq")
+    from vfm.testing.meta_models import meta_sam, save
+
+    model = meta_sam(hq=True, seed=4)
+    return model, save(model, tmp_path_factory.mktemp("meta") / "sam_hq_vit_tiny.pth")
+
+
+# ------------------------------------------------------------------ the key mapping, both ways
+@pytest.mark.parametrize("hq", [False, True])
+def test_sam_key_mapping_round_trips(hq, sam_file, sam_hq_file):
+    from vfm.models.meta.sam import sam_from_meta
+    from vfm.models.meta.sam_keys import hf_to_meta, meta_to_hf
+
+    meta = (sam_hq_file if hq else sam_file)[0].state_dict()
+    hf = meta_to_hf(meta)
+    model = sam_from_meta(meta)  # strict: every transformers weight is filled, none is left over
+    assert set(hf) == set(model.state_dict())
+    back = hf_to_meta(model.state_dict())
+    assert set(back) == set(meta)
+    for k, v in meta.items():
+        assert torch.equal(back[k], v), k
+
+
+def test_inferred_architecture(sam_file):
+    from vfm.models.meta.sam import sam_from_meta
+
+    cfg = sam_from_meta(sam_file[0].state_dict()).config
+    v = cfg.vision_config
+    assert (v.hidden_size, v.num_hidden_layers, v.num_attention_heads, v.window_size, list(v.global_attn_indexes)) == (64, 3, 2, 4, [1])
+    assert (v.image_size, v.mlp_dim, v.output_channels) == (256, 128, 32)
+    assert cfg.mask_decoder_config.hidden_size == 32 and cfg.prompt_encoder_config.mask_input_channels == 16
+
+
+# ------------------------------------------------------------------ parity with the reference predictors
+@pytest.mark.parametrize("multimask", [False, True])
+@pytest.mark.parametrize("kind", list(PROMPTS))
+def test_sam_file_masks_equal_segment_anything(sam_file, kind, multimask):
+    from segment_anything import SamPredictor
+
+    from vfm.tasks.segment import Segmenter
+
+    model, path = sam_file
+    predictor = SamPredictor(model)
+    predictor.set_image(IMAGE)
+    ref_masks, ref_scores, ref_low = predictor.predict(multimask_output=multimask, **PROMPTS[kind])
+    seg = Segmenter.load(str(path), device="cpu", precision="fp32")
+    res = vfm_predict(seg, PROMPTS[kind], multimask)
+    assert res.masks.shape == ref_masks.shape
+    assert 0 < ref_masks.mean() < 1
+    for a, b in zip(ref_masks, res.masks):
+        assert iou(a, b) >= 0.99
+    np.testing.assert_allclose(res.scores, ref_scores, atol=1e-4)  # as tests/test_parity_sam.py: the fast encoder rounds differently
+    np.testing.assert_allclose(res.data["low_res_logits"], ref_low, atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", list(PROMPTS))
+def test_sam_hq_file_masks_equal_segment_anything_hq(sam_hq_file, kind):
+    """Also the proof that vfm's SAM-HQ decoder is the official one (transformers' is not, see sam_hq_decoder)."""
+    from segment_anything_hq import SamPredictor
+
+    from vfm.tasks.segment import Segmenter
+
+    model, path = sam_hq_file
+    predictor = SamPredictor(model)
+    predictor.set_image(IMAGE)
+    seg = Segmenter.load(str(path), device="cpu", precision="fp32")
+    assert seg.model.family == "sam-hq"
+    for multimask in (False, True):
+        ref_masks, ref_scores, ref_low = predictor.predict(multimask_output=multimask, hq_token_only=False, **PROMPTS[kind])
+        res = vfm_predict(seg, PROMPTS[kind], multimask)
+        assert len(res.masks) == (3 if multimask else 1)  # the reference keeps only the best of the three
+        assert 0 < ref_masks.mean() < 1
+        assert iou(ref_masks[0], res.masks[0]) >= 0.99
+        np.testing.assert_allclose(res.scores[0], ref_scores[0], atol=1e-5)
+        np.testing.assert_allclose(res.data["low_res_logits"][0], ref_low[0], atol=1e-4)
+
+
+def test_cli_segment_with_a_pth(sam_file, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+    from segment_anything import SamPredictor
+
+    from vfm.cli.main import main
+
+    image = tmp_path / "a.png"
+    Image.fromarray(IMAGE).save(image)
+    rc = main(["segment", str(image), "--model", str(sam_file[1]), "--box", "20,30,180,140", "--device", "cpu",
+               "--precision", "fp32", "--json", "--quiet"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    predictor = SamPredictor(sam_file[0])
+    predictor.set_image(IMAGE)
+    _, ref_scores, _ = predictor.predict(box=np.array([20.0, 30.0, 180.0, 140.0]), multimask_output=False)
+    assert abs(out["annotations"][0]["score"] - float(ref_scores[0])) < 1e-4
+
+
+# ------------------------------------------------------------------ bad files
+def test_bad_files_are_one_line_errors(tmp_path, sam_file):
+    from vfm.errors import ModelError
+    from vfm.models.registry import resolve
+
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(sam_file[1].read_bytes()[:5000])
+    text = tmp_path / "notes.pth"
+    text.write_text("not a checkpoint")
+    other = tmp_path / "resnet.pth"
+    torch.save({"conv1.weight": torch.zeros(4, 3, 3, 3), "fc.bias": torch.zeros(4)}, other)
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"model": torch.nn.Linear(2, 2)}, pickled)
+    cases = {truncated: "not a readable PyTorch checkpoint", text: "not a readable PyTorch checkpoint",
+             other: "not a SAM-family checkpoint", pickled: "besides weights"}
+    for path, message in cases.items():
+        with pytest.raises(ModelError, match=message) as info:
+            resolve(str(path), task="segment")
+        assert "\n" not in str(info.value)
+
+
+def test_meta_file_for_another_task_is_refused(sam_file):
+    from vfm.errors import ModelError
+    from vfm.models.registry import resolve
+
+    with pytest.raises(ModelError, match="not usable to detect"):
+        resolve(str(sam_file[1]), task="detect")
+
+
+def test_cli_bad_pth_exits_nonzero(tmp_path, capsys):
+    from PIL import Image
+
+    from vfm.cli.main import main
+
+    image = tmp_path / "a.png"
+    Image.fromarray(IMAGE).save(image)
+    bad = tmp_path / "sam_vit_b_01ec64.pth"
+    bad.write_bytes(b"PK\x03\x04 truncated download")
+    rc = main(["segment", str(image), "--model", str(bad), "--box", "1,1,20,20"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "not a readable PyTorch checkpoint" in err and "Traceback" not in err
