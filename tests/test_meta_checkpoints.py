@@ -50,6 +50,24 @@ def sam_hq_file(tmp_path_factory):
     return model, save(model, tmp_path_factory.mktemp("meta") / "sam_hq_vit_tiny.pth")
 
 
+@pytest.fixture(scope="module")
+def mobile_sam_file(tmp_path_factory):
+    pytest.importorskip("mobile_sam")
+    from vfm.testing.meta_models import meta_mobile_sam, save
+
+    model = meta_mobile_sam(seed=5)
+    return model, save(model, tmp_path_factory.mktemp("meta") / "mobile_sam.pt")
+
+
+@pytest.fixture(scope="module")
+def sam2_file(tmp_path_factory):
+    pytest.importorskip("sam2")
+    from vfm.testing.meta_models import meta_sam2, save
+
+    model = meta_sam2(seed=2)
+    return model, save(model, tmp_path_factory.mktemp("meta") / "sam2.1_hiera_tiny.pt", wrap=True)
+
+
 # ------------------------------------------------------------------ the key mapping, both ways
 @pytest.mark.parametrize("hq", [False, True])
 def test_sam_key_mapping_round_trips(hq, sam_file, sam_hq_file):
@@ -118,6 +136,83 @@ def test_sam_hq_file_masks_equal_segment_anything_hq(sam_hq_file, kind):
         assert iou(ref_masks[0], res.masks[0]) >= 0.99
         np.testing.assert_allclose(res.scores[0], ref_scores[0], atol=1e-5)
         np.testing.assert_allclose(res.data["low_res_logits"][0], ref_low[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("multimask", [False, True])
+@pytest.mark.parametrize("kind", list(PROMPTS))
+def test_mobile_sam_file_masks_equal_mobile_sam(mobile_sam_file, kind, multimask):
+    from mobile_sam import SamPredictor
+
+    from vfm.tasks.segment import Segmenter
+
+    model, path = mobile_sam_file
+    predictor = SamPredictor(model)
+    predictor.set_image(IMAGE)
+    ref_masks, ref_scores, ref_low = predictor.predict(multimask_output=multimask, **PROMPTS[kind])
+    seg = Segmenter.load(str(path), device="cpu", precision="fp32")
+    res = vfm_predict(seg, PROMPTS[kind], multimask)
+    assert res.masks.shape == ref_masks.shape
+    assert 0 < ref_masks.mean() < 1
+    for a, b in zip(ref_masks, res.masks):
+        assert iou(a, b) >= 0.99
+    np.testing.assert_allclose(res.scores, ref_scores, atol=1e-4)
+    np.testing.assert_allclose(res.data["low_res_logits"], ref_low, atol=1e-3)
+
+
+def test_tiny_vit_encoder_equals_mobile_sam(mobile_sam_file):
+    from vfm.models.meta.tiny_vit import arch_from_state, tiny_vit_from_state
+
+    model = mobile_sam_file[0]
+    state = model.image_encoder.state_dict()
+    arch = arch_from_state(state)
+    assert arch["dims"] == [16, 32, 64, 320] and arch["depths"] == [1, 1, 2, 1]
+    assert arch["heads"][1:] == [2, 2, 10] and arch["windows"][1:] == [7, 14, 7]
+    x = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = model.image_encoder(x)
+        out = tiny_vit_from_state(state)(x)[0]
+    assert out.shape == (1, 256, 64, 64)
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("multimask", [False, True])
+def test_sam2_file_masks_equal_sam2_image_predictor(sam2_file, multimask):
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    from vfm.tasks.segment import Segmenter
+
+    model, path = sam2_file
+    predictor = SAM2ImagePredictor(model)
+    predictor.set_image(IMAGE)
+    seg = Segmenter.load(str(path), device="cpu", precision="fp32")
+    assert seg.model.family == "sam2"
+    for kind in PROMPTS:
+        ref_masks, ref_scores, ref_low = predictor.predict(multimask_output=multimask, **PROMPTS[kind])
+        res = vfm_predict(seg, PROMPTS[kind], multimask)
+        assert res.masks.shape == ref_masks.shape
+        for a, b in zip(ref_masks.astype(bool), res.masks):
+            assert iou(a, b) >= 0.99
+        np.testing.assert_allclose(res.scores, ref_scores, atol=1e-4)
+        np.testing.assert_allclose(res.data["low_res_logits"], ref_low, atol=1e-3)
+
+
+def test_sam2_file_is_refused_for_tracking(sam2_file):
+    from vfm.errors import ModelError
+    from vfm.models.registry import resolve
+
+    with pytest.raises(ModelError, match="loads to segment images"):
+        resolve(str(sam2_file[1]), task="track")
+
+
+def test_unreleased_hiera_size_is_a_clear_error(tmp_path, sam2_file):
+    from vfm.errors import ModelError
+    from vfm.models.meta.checkpoint import load_meta_model
+
+    state = {k: v for k, v in sam2_file[0].state_dict().items() if not k.startswith("image_encoder.trunk.blocks.11.")}
+    path = tmp_path / "sam2_custom.pt"
+    torch.save({"model": state}, path)
+    with pytest.raises(ModelError, match="not a released SAM 2 size"):
+        load_meta_model(path, str(path))
 
 
 def test_cli_segment_with_a_pth(sam_file, tmp_path, capsys):

@@ -58,3 +58,38 @@ def save(model: torch.nn.Module, path: str | Path, *, wrap: bool = False) -> Pat
     state = model.state_dict()
     torch.save({"model": state} if wrap else state, path)
     return path
+
+
+def meta_mobile_sam(*, seed: int = 0):
+    """MobileSAM's ``Sam`` (``mobile_sam``): a small TinyViT (widths 16-32-64-320, one block a stage,
+    windows 7-7-14-7 as released) at MobileSAM's fixed 1024 input; SAM's decoder at its real 256 width
+    (MobileSAM's neck is fixed at 256 channels)."""
+    from mobile_sam import modeling
+
+    encoder = modeling.TinyViT(img_size=1024, in_chans=3, num_classes=1000, embed_dims=[16, 32, 64, 320], depths=[1, 1, 2, 1],
+                               num_heads=[1, 2, 2, 10], window_sizes=[7, 7, 14, 7], mlp_ratio=4.0, drop_rate=0.0,
+                               drop_path_rate=0.0, use_checkpoint=False, mbconv_expand_ratio=4.0, local_conv_size=3)
+    prompt = modeling.PromptEncoder(embed_dim=256, image_embedding_size=(64, 64), input_image_size=(1024, 1024), mask_in_chans=16)
+    decoder = modeling.MaskDecoder(num_multimask_outputs=3, transformer=modeling.TwoWayTransformer(
+        depth=2, embedding_dim=256, mlp_dim=512, num_heads=8), transformer_dim=256, iou_head_depth=3, iou_head_hidden_dim=64)
+    sam = modeling.Sam(encoder, prompt, decoder, pixel_mean=PIXEL_MEAN, pixel_std=PIXEL_STD)
+    randomize(sam, seed, std=0.02)
+    with torch.no_grad():  # BatchNorm statistics as after training, not the identity
+        g = torch.Generator().manual_seed(seed + 1)
+        for m in sam.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(1 + 0.2 * torch.rand(m.running_var.shape, generator=g))
+    return sam.eval()  # eval() after the weights: TinyViT caches its attention bias table there
+
+
+def meta_sam2(*, seed: int = 0):
+    """Meta's ``SAM2Base`` from ``sam2``'s own SAM 2.1 Hiera-T config (the smallest size vfm recognises:
+    Hiera's head counts and global blocks are not in the weights), with one memory-attention and one
+    fuser layer (video-only parts, left out of the image model); ``build_sam2``'s default post-processing."""
+    from sam2.build_sam import build_sam2
+
+    overrides = ["++model.memory_attention.num_layers=1", "++model.memory_encoder.fuser.num_layers=1"]
+    model = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, device="cpu", mode="eval",
+                       hydra_overrides_extra=overrides)
+    return randomize(model, seed, std=0.02)

@@ -69,10 +69,16 @@ def decoder_configs_from_meta(state: dict, image_size: int, patch_size: int) -> 
     return prompt, decoder
 
 
-def build_model(cls, config, hf_state: dict):
-    """``cls(config)`` with ``hf_state`` loaded strictly, without a random initialisation first."""
+def build_model(cls, config, hf_state: dict, vision_encoder: torch.nn.Module | None = None):
+    """``cls(config)`` with ``hf_state`` loaded strictly, without a random initialisation first.
+
+    ``vision_encoder`` (loaded already) replaces the model's own, for encoders transformers lacks.
+    """
     with torch.device("meta"):
         model = cls(config)
+    if vision_encoder is not None:
+        model.vision_encoder = vision_encoder
+        hf_state = {**hf_state, **{f"vision_encoder.{k}": v for k, v in vision_encoder.state_dict().items()}}
     result = model.load_state_dict(hf_state, strict=False, assign=True)
     missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
     if missing or result.unexpected_keys:

@@ -130,6 +130,8 @@ def _rename_mlp(key: str, depth: dict[str, int], to_hf: bool) -> str | None:
     prefix, rest = m[1], m[2]
     d = depth[prefix]
     if to_hf:
+        if not rest.startswith("layers."):  # already in transformers' names
+            return None
         i, tail = rest.split(".", 2)[1:]
         i = int(i)
         layer = "proj_in" if i == 0 else "proj_out" if i == d - 1 else f"layers.{i - 1}"
