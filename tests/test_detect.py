@@ -43,17 +43,38 @@ def _clip_ref(boxes: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray
     return b, (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
 
 
+@pytest.fixture(scope="session")
+def tiny_mm_gdino_dir(tmp_path_factory):
+    from vfm.testing.tiny_detectors import build_grounding_dino
+
+    return build_grounding_dino(tmp_path_factory.mktemp("models") / "tiny-mm-gdino", seed=0, mm=True)
+
+
 # ------------------------------------------------------------------------------ Grounding DINO parity
 def test_grounding_dino_equals_transformers(gdino, tiny_gdino_dir):
-    from transformers import AutoProcessor, GroundingDinoForObjectDetection
+    from transformers import GroundingDinoForObjectDetection
+
+    _check_gdino_parity(gdino, tiny_gdino_dir, GroundingDinoForObjectDetection, bt=0.5, tt=0.3)
+
+
+def test_mm_grounding_dino_equals_transformers(tiny_mm_gdino_dir):
+    """MM-Grounding-DINO goes through the same adapter; its random contrastive head scores lower."""
+    from transformers import MMGroundingDinoForObjectDetection
+
+    det = Detector.load(str(tiny_mm_gdino_dir), device="cpu", precision="fp32")
+    assert det.family == "mm-grounding-dino"
+    _check_gdino_parity(det, tiny_mm_gdino_dir, MMGroundingDinoForObjectDetection, bt=0.04, tt=0.03)
+
+
+def _check_gdino_parity(gdino, model_dir, model_cls, *, bt: float, tt: float):
+    from transformers import AutoProcessor
 
     img = make_image(120, 200, seed=3)
     classes = ["cat", "remote control", "dog", "cat box"]  # "cat" is also a word of "cat box"
-    bt, tt = 0.5, 0.3
     ours = gdino.detect(img, classes, box_threshold=bt, text_threshold=tt)
 
-    proc = AutoProcessor.from_pretrained(tiny_gdino_dir)
-    model = GroundingDinoForObjectDetection.from_pretrained(tiny_gdino_dir).eval()
+    proc = AutoProcessor.from_pretrained(model_dir)
+    model = model_cls.from_pretrained(model_dir).eval()
     inputs = proc(images=img, text=classes, return_tensors="pt")
     with torch.no_grad():
         out = model(**inputs)

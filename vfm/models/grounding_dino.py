@@ -34,7 +34,8 @@ class TextChunk:
 class GroundingDinoAdapter:
     family = "grounding-dino"
 
-    def __init__(self, model, processor, device: torch.device, dtype: torch.dtype):
+    def __init__(self, model, processor, device: torch.device, dtype: torch.dtype, family: str = "grounding-dino"):
+        self.family = family  # or "mm-grounding-dino": the same text handling and outputs
         self.model = model.to(device).eval()
         self.processor = processor
         self.tokenizer = processor.tokenizer

@@ -64,6 +64,12 @@ register_alias("edgetam", "yonigozlan/EdgeTAM-hf", "edgetam", "track", "EdgeTAM 
 # Open-vocabulary detection -------------------------------------------------------------------
 register_alias("grounding-dino-tiny", "IDEA-Research/grounding-dino-tiny", "grounding-dino", "detect", "Grounding DINO Swin-T (172M): text prompt -> boxes")
 register_alias("grounding-dino-base", "IDEA-Research/grounding-dino-base", "grounding-dino", "detect", "Grounding DINO Swin-B (233M): text prompt -> boxes")
+register_alias("mm-grounding-dino-tiny", "openmmlab-community/mm_grounding_dino_tiny_o365v1_goldg_v3det", "mm-grounding-dino", "detect",
+               "MM-Grounding-DINO Swin-T (173M, OpenMMLab): Grounding DINO retrained openly, stronger zero-shot")
+register_alias("mm-grounding-dino-base", "openmmlab-community/mm_grounding_dino_base_all", "mm-grounding-dino", "detect",
+               "MM-Grounding-DINO Swin-B (233M): text prompt -> boxes")
+register_alias("mm-grounding-dino-large", "openmmlab-community/mm_grounding_dino_large_all", "mm-grounding-dino", "detect",
+               "MM-Grounding-DINO Swin-L (341M): text prompt -> boxes")
 register_alias("owlv2-base", "google/owlv2-base-patch16-ensemble", "owlv2", "detect", "OWLv2 ViT-B/16: open-vocabulary and image-guided detection")
 register_alias("owlv2-large", "google/owlv2-large-patch14-ensemble", "owlv2", "detect", "OWLv2 ViT-L/14: open-vocabulary and image-guided detection")
 register_alias("owlvit-base-32", "google/owlvit-base-patch32", "owlvit", "detect", "OWL-ViT ViT-B/32: open-vocabulary detection")
@@ -144,6 +150,7 @@ MODEL_TYPE_FAMILY: dict[str, str] = {
     "sam3_lite_text": "sam3",
     "sam3_tracker": "sam3",
     "grounding-dino": "grounding-dino",
+    "mm-grounding-dino": "mm-grounding-dino",
     "owlv2": "owlv2",
     "owlvit": "owlvit",
     "clip": "clip",
@@ -282,6 +289,7 @@ FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "edgetam": ("track",),
     "sam3": ("ground", "segment"),
     "grounding-dino": ("detect",),
+    "mm-grounding-dino": ("detect",),
     "owlv2": ("detect",),
     "owlvit": ("detect",),
     "clip": ("classify", "embed"),

@@ -5,7 +5,8 @@
     res.class_names, res.class_ids, res.scores, res.xyxy       # ids index the parsed class list
     more = det.detect_exemplar("shelf.jpg", "shelf.jpg", (10, 20, 60, 90))   # OWL families
 
-Models: Grounding DINO (``grounding-dino-tiny``/``-base``), OWLv2 (``owlv2-base``/``-large``) and
+Models: Grounding DINO (``grounding-dino-tiny``/``-base``), MM-Grounding-DINO (``mm-grounding-dino-tiny``/
+``-base``/``-large``), OWLv2 (``owlv2-base``/``-large``) and
 OWL-ViT (``owlvit-base-32``/``-16``), hub ids and local directories.
 
 Scores and class mapping
@@ -42,6 +43,7 @@ from vfm.results.instances import Instances
 from vfm.tasks.ontology import Ontology
 from vfm.tasks.thresholds import check_threshold  # noqa: F401 - re-exported: vfm.tasks.detect.check_threshold
 
+GDINO_FAMILIES = ("grounding-dino", "mm-grounding-dino")  # the same prompt, token scores and post-processing
 GDINO_BOX_THRESHOLD = 0.35
 GDINO_TEXT_THRESHOLD = 0.25
 OWL_THRESHOLD = 0.1
@@ -99,16 +101,18 @@ class Detector:
             tune_allocator()
         if resolved.family == "grounding-dino":
             from transformers import GroundingDinoForObjectDetection as Model
+        elif resolved.family == "mm-grounding-dino":
+            from transformers import MMGroundingDinoForObjectDetection as Model
         elif resolved.family == "owlv2":
             from transformers import Owlv2ForObjectDetection as Model
         else:
             from transformers import OwlViTForObjectDetection as Model
         net = load_pretrained(Model.from_pretrained, resolved)
         processor = load_processor(AutoProcessor, resolved)
-        if resolved.family == "grounding-dino":
+        if resolved.family in GDINO_FAMILIES:
             from vfm.models.grounding_dino import GroundingDinoAdapter
 
-            adapter = GroundingDinoAdapter(net, processor, dev, dtype)
+            adapter = GroundingDinoAdapter(net, processor, dev, dtype, family=resolved.family)
         else:
             from vfm.models.owl import OwlAdapter
 
@@ -141,7 +145,7 @@ class Detector:
         box_threshold = check_threshold(box_threshold, "box threshold")
         text_threshold = check_threshold(text_threshold, "text threshold")
         pixels = _pixels(image)
-        if self.family == "grounding-dino":
+        if self.family in GDINO_FAMILIES:
             res = self._detect_gdino(pixels, names, box_threshold, text_threshold)
         else:
             res = self._detect_owl(pixels, names, box_threshold)
@@ -222,7 +226,7 @@ class Detector:
         ``threshold`` (default 0.5) and deduplicated by NMS (IoU ``nms_iou``, as transformers'
         image-guided post-processing). On the same image the example itself is found too.
         """
-        if self.family == "grounding-dino":
+        if self.family in GDINO_FAMILIES:
             raise ModelError(
                 "exemplar detection (find more like this box) needs an OWL model; use --model owlv2-base or owlvit-base-32"
             )

@@ -68,13 +68,15 @@ def build_grounding_dino(
     out_dir: str | Path, *, seed: int = 0, image_size: int = 160, d_model: int = 32, num_queries: int = 30,
     vocab_size: int = 1400, swin_embed_dim: int = 16, swin_depths=(1, 1, 1, 1), swin_heads=(1, 1, 2, 2),
     text_hidden: int = 32, text_layers: int = 1, encoder_layers: int = 1, decoder_layers: int = 2,
-    full_size: bool = False,
+    full_size: bool = False, mm: bool = False,
 ) -> Path:
     """A tiny Grounding DINO (Swin backbone, BERT text encoder) with tokenizer and processor.
 
     ``image_size`` is the processor's shortest edge (longest edge 4/3 of it). ``full_size=True``
     builds grounding-dino-tiny's architecture instead (Swin-T, BERT-base, d_model 256, 6+6 layers,
-    900 queries, 800x1333 input) with random weights, for benchmarks.
+    900 queries, 800x1333 input) with random weights, for benchmarks. ``mm=True`` builds an
+    MM-Grounding-DINO (``MMGroundingDinoForObjectDetection``: unshared decoder heads, its own
+    contrastive head) with the same sizes and processor.
     """
     if full_size:
         return _build_grounding_dino_full(Path(out_dir), seed=seed, vocab_size=vocab_size)
@@ -98,7 +100,14 @@ def build_grounding_dino(
         decoder_ffn_dim=d_model * 2, encoder_attention_heads=2, decoder_attention_heads=2,
         num_feature_levels=4, encoder_n_points=2, decoder_n_points=2,
     )
-    model = GroundingDinoForObjectDetection(config).eval()
+    if mm:
+        from transformers import MMGroundingDinoConfig, MMGroundingDinoForObjectDetection
+
+        config = MMGroundingDinoConfig(**{k: v for k, v in config.to_dict().items()
+                                          if k not in ("model_type", "architectures", "transformers_version")})
+        model = MMGroundingDinoForObjectDetection(config).eval()
+    else:
+        model = GroundingDinoForObjectDetection(config).eval()
     _reinit_gdino(model, seed)
     model.save_pretrained(out)
     vocab = {tok: i for i, tok in enumerate(bert_like_vocab(vocab_size))}
