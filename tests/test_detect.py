@@ -195,6 +195,39 @@ def test_owl_equals_transformers(family, tiny_owlv2_dir, tiny_owlvit_dir, monkey
     assert ours.class_names == [classes[i] for i in ours.class_ids]
 
 
+@pytest.fixture(scope="session")
+def tiny_omdet_dir(tmp_path_factory):
+    from vfm.testing.tiny_detectors import build_omdet_turbo
+
+    return build_omdet_turbo(tmp_path_factory.mktemp("models") / "tiny-omdet", seed=0)
+
+
+def test_omdet_turbo_equals_transformers(tiny_omdet_dir):
+    from transformers import AutoProcessor, OmDetTurboForObjectDetection
+
+    det = Detector.load(str(tiny_omdet_dir), device="cpu", precision="fp32")
+    assert det.family == "omdet-turbo"
+    img = make_image(120, 200, seed=3)
+    classes = ["cat", "remote control", "dog"]
+    ours = det.detect(img, classes, box_threshold=0.3)
+    proc = AutoProcessor.from_pretrained(tiny_omdet_dir)
+    model = OmDetTurboForObjectDetection.from_pretrained(tiny_omdet_dir).eval()
+    inputs = proc(images=img, text=classes, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**inputs)
+    ref = proc.post_process_grounded_object_detection(out, text_labels=classes, threshold=0.3, nms_threshold=0.5,
+                                                      target_sizes=[(120, 200)])[0]
+    ref_boxes, inside = _clip_ref(ref["boxes"].numpy(), 120, 200)
+    assert len(ours) == int(inside.sum()) > 0
+    np.testing.assert_allclose(ours.xyxy, ref_boxes[inside], atol=1e-3)
+    np.testing.assert_allclose(ours.scores, ref["scores"].numpy()[inside], atol=1e-5)
+    assert ours.class_names == [n for n, k in zip(ref["text_labels"], inside) if k]
+    # a higher threshold keeps a subset; exemplars need OWL
+    assert len(det.detect(img, classes, box_threshold=0.9)) <= len(ours)
+    with pytest.raises(ModelError, match="needs an OWL model"):
+        det.detect_exemplar(img, None, [10, 10, 50, 50])
+
+
 def test_owl_query_longer_than_text_limit_is_an_error(owlv2):
     with pytest.raises(PromptError, match="tokens long"):
         owlv2.detect(make_image(), ["cat " * 20])

@@ -70,6 +70,8 @@ register_alias("mm-grounding-dino-base", "openmmlab-community/mm_grounding_dino_
                "MM-Grounding-DINO Swin-B (233M): text prompt -> boxes")
 register_alias("mm-grounding-dino-large", "openmmlab-community/mm_grounding_dino_large_all", "mm-grounding-dino", "detect",
                "MM-Grounding-DINO Swin-L (341M): text prompt -> boxes")
+register_alias("omdet-turbo-tiny", "omlab/omdet-turbo-swin-tiny-hf", "omdet-turbo", "detect",
+               "OmDet-Turbo Swin-T: real-time open-vocabulary detection (its backbone needs timm)")
 register_alias("owlv2-base", "google/owlv2-base-patch16-ensemble", "owlv2", "detect", "OWLv2 ViT-B/16: open-vocabulary and image-guided detection")
 register_alias("owlv2-large", "google/owlv2-large-patch14-ensemble", "owlv2", "detect", "OWLv2 ViT-L/14: open-vocabulary and image-guided detection")
 register_alias("owlvit-base-32", "google/owlvit-base-patch32", "owlvit", "detect", "OWL-ViT ViT-B/32: open-vocabulary detection")
@@ -151,6 +153,7 @@ MODEL_TYPE_FAMILY: dict[str, str] = {
     "sam3_tracker": "sam3",
     "grounding-dino": "grounding-dino",
     "mm-grounding-dino": "mm-grounding-dino",
+    "omdet-turbo": "omdet-turbo",
     "owlv2": "owlv2",
     "owlvit": "owlvit",
     "clip": "clip",
@@ -290,6 +293,7 @@ FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "sam3": ("ground", "segment"),
     "grounding-dino": ("detect",),
     "mm-grounding-dino": ("detect",),
+    "omdet-turbo": ("detect",),
     "owlv2": ("detect",),
     "owlvit": ("detect",),
     "clip": ("classify", "embed"),

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms, box_iou, nms
 
-from vfm.errors import ModelError, PromptError
+from vfm.errors import DependencyError, ModelError, PromptError
 from vfm.io.image import ImageSource, LoadedImage, load_image
 from vfm.results.instances import Instances
 from vfm.tasks.ontology import Ontology
@@ -103,13 +103,23 @@ class Detector:
             from transformers import GroundingDinoForObjectDetection as Model
         elif resolved.family == "mm-grounding-dino":
             from transformers import MMGroundingDinoForObjectDetection as Model
+        elif resolved.family == "omdet-turbo":
+            from transformers import OmDetTurboForObjectDetection as Model
         elif resolved.family == "owlv2":
             from transformers import Owlv2ForObjectDetection as Model
         else:
             from transformers import OwlViTForObjectDetection as Model
-        net = load_pretrained(Model.from_pretrained, resolved)
+        try:
+            net = load_pretrained(Model.from_pretrained, resolved)
+        except ImportError as exc:  # OmDet-Turbo's released checkpoints build their Swin through timm
+            raise DependencyError(f"model {resolved.describe()} needs a package that is not installed ({exc}); "
+                                  "pip install timm") from None
         processor = load_processor(AutoProcessor, resolved)
-        if resolved.family in GDINO_FAMILIES:
+        if resolved.family == "omdet-turbo":
+            from vfm.models.omdet import OmDetAdapter
+
+            adapter = OmDetAdapter(net, processor, dev, dtype)
+        elif resolved.family in GDINO_FAMILIES:
             from vfm.models.grounding_dino import GroundingDinoAdapter
 
             adapter = GroundingDinoAdapter(net, processor, dev, dtype, family=resolved.family)
@@ -147,6 +157,8 @@ class Detector:
         pixels = _pixels(image)
         if self.family in GDINO_FAMILIES:
             res = self._detect_gdino(pixels, names, box_threshold, text_threshold)
+        elif self.family == "omdet-turbo":
+            res = self._detect_omdet(pixels, names, box_threshold)
         else:
             res = self._detect_owl(pixels, names, box_threshold)
         if max_detections is not None:
@@ -178,6 +190,12 @@ class Detector:
             keep = keep[torch.argsort(scores[keep], descending=True, stable=True)]
             boxes, scores, ids = boxes[keep], scores[keep], ids[keep]
         return self._instances((h, w), boxes, scores, ids, names, chunks=len(chunks))
+
+    def _detect_omdet(self, pixels, names, threshold) -> Instances:
+        from vfm.models.omdet import THRESHOLD
+
+        boxes, scores, ids = self.adapter.detect(pixels, names, THRESHOLD if threshold is None else threshold)
+        return self._instances(pixels.shape[:2], boxes, scores, ids, names)
 
     def _detect_owl(self, pixels, names, threshold) -> Instances:
         a = self.adapter
@@ -226,7 +244,7 @@ class Detector:
         ``threshold`` (default 0.5) and deduplicated by NMS (IoU ``nms_iou``, as transformers'
         image-guided post-processing). On the same image the example itself is found too.
         """
-        if self.family in GDINO_FAMILIES:
+        if self.family not in ("owlv2", "owlvit"):
             raise ModelError(
                 "exemplar detection (find more like this box) needs an OWL model; use --model owlv2-base or owlvit-base-32"
             )

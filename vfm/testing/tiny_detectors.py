@@ -217,3 +217,36 @@ def build_owlvit(out_dir: str | Path, *, seed: int = 0, image_size: int = 64, pa
     """A tiny OWL-ViT (image resized without padding) with CLIP-style tokenizer and processor."""
     return _build_owl(out_dir, False, seed=seed, image_size=image_size, patch_size=patch_size, hidden=hidden,
                       layers=layers, max_length=max_length, full_size=full_size)
+
+
+# ---------------------------------------------------------------------------------- OmDet-Turbo
+def build_omdet_turbo(out_dir: str | Path, *, seed: int = 0, image_size: int = 128) -> Path:
+    """A tiny OmDet-Turbo: transformers' Swin backbone (the released ones build Swin through timm),
+    a one-layer CLIP text tower of width 64 (= class_embed_dim: the task tokens enter the decoder
+    unprojected), decoder width 32 (it must differ from class_embed_dim, or transformers leaves
+    ``task_project`` undefined), 30 queries; DETR image processor at ``image_size`` square."""
+    from transformers import (CLIPTextConfig, DetrImageProcessor, OmDetTurboConfig, OmDetTurboForObjectDetection,
+                              OmDetTurboProcessor, SwinConfig)
+
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer, vocab_size = _clip_bpe_tokenizer(out, 77)
+    backbone = SwinConfig(image_size=image_size, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2],
+                          window_size=4, out_indices=[2, 3, 4])
+    text = CLIPTextConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                          num_attention_heads=2, max_position_embeddings=77, bos_token_id=vocab_size - 2,
+                          eos_token_id=vocab_size - 1, pad_token_id=tokenizer.pad_token_id, projection_dim=64)
+    config = OmDetTurboConfig(
+        backbone_config=backbone.to_dict(), text_config=text.to_dict(), use_timm_backbone=False, image_size=image_size,
+        apply_layernorm_after_vision_backbone=False,  # transformers' Swin returns NCHW maps (timm's are NHWC)
+        text_projection_in_dim=64, text_projection_out_dim=64, task_encoder_hidden_dim=64, class_embed_dim=64,
+        num_queries=30, encoder_hidden_dim=32, vision_features_channels=[32, 32, 32], encoder_in_channels=[32, 64, 128],
+        encoder_attention_heads=2, encoder_dim_feedforward=64, decoder_hidden_dim=32, decoder_num_heads=2,
+        decoder_num_layers=2, decoder_dim_feedforward=64, decoder_num_points=2)
+    model = OmDetTurboForObjectDetection(config).eval()
+    _reinit(model, seed, std=0.1)
+    model.save_pretrained(out)
+    image_processor = DetrImageProcessor(size={"height": image_size, "width": image_size}, do_pad=False)
+    OmDetTurboProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
+    return out
