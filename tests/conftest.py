@@ -56,6 +56,15 @@ def tiny_sam3_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_sam3_video_dir(tmp_path_factory):
+    """SAM 3 with a wider weight spread: on the synthetic videos its detector finds a few instances that
+    come and go and its tracker gives partial masks, so video comparisons mean something."""
+    from vfm.testing.tiny_sam3 import build_sam3
+
+    return build_sam3(tmp_path_factory.mktemp("models") / "tiny-sam3-video", seed=0, std=0.2)
+
+
+@pytest.fixture(scope="session")
 def tiny_gdino_dir(tmp_path_factory):
     from vfm.testing.tiny_detectors import build_grounding_dino
 

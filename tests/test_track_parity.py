@@ -1,5 +1,5 @@
-"""`vfm track`'s streaming tracker against transformers' own Sam2VideoModel session holding the whole
-video, fed the same frames and prompts: points, a box, a mask, two objects, a correction on a later
+"""`vfm track`'s streaming tracker against transformers' own Sam2VideoModel (and SAM 3's
+Sam3TrackerVideoModel) session holding the whole video, fed the same frames and prompts: points, a box, a mask, two objects, a correction on a later
 frame and an object that first appears later. And the same masks with memory pruning on as off."""
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from vfm.video.reader import VideoFrame
 W, H, N = 160, 96, 24
 
 
-@pytest.fixture(scope="module")
-def tracker(tiny_sam2_video_dir):
+@pytest.fixture(scope="module", params=["sam2", "sam3"])
+def tracker(request):
     from vfm.video.tracker import VideoTracker
 
-    return VideoTracker.load(str(tiny_sam2_video_dir), device="cpu")
+    folder = request.getfixturevalue("tiny_sam2_video_dir" if request.param == "sam2" else "tiny_sam3_video_dir")
+    return VideoTracker.load(str(folder), device="cpu")
 
 
 @pytest.fixture(scope="module")

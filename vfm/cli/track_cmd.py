@@ -7,7 +7,10 @@ Prompts, each on a source frame F (0-based) for an object id, repeatable and mix
 on later frames (a click on frame 300 refines the object from there on). Or find the objects by
 name: `--classes "person, car"` detects them on the first frame with --detector and tracks each;
 `--redetect-every N` detects again every N frames and starts a new object for each detection no
-tracked object covers.
+tracked object covers. Or, with SAM 3 (`--model sam3`), `--text "person"` (repeatable) tracks every
+instance of each noun phrase, new ones as they enter, with stable ids; `--threshold` and
+`--new-object-threshold` set its detection scores. Clicks, boxes and masks on a SAM 3 model go through
+its tracker (Sam3TrackerVideoModel), as on SAM 2.1.
 
 VIDEO is any file PyAV decodes (mp4, mov, mkv, webm, avi; rotation metadata applied), a folder of
 frames or a glob ("frames/*.jpg"). Frames are decoded as they are needed and memory stays flat in
@@ -34,12 +37,19 @@ def add_parser(sub) -> None:
     p = sub.add_parser("track", help="track objects through a video: clicks, boxes, masks or class names -> masklets",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", metavar="VIDEO", help="a video file, a folder of frames or a glob of frames")
-    p.add_argument("--model", default=DEFAULT_TRACKER, help=f"SAM 2.1 or EdgeTAM alias, hub id or directory (default {DEFAULT_TRACKER})")
+    p.add_argument("--model", default=DEFAULT_TRACKER,
+                   help=f"SAM 2.1, EdgeTAM or SAM 3 alias, hub id or directory (default {DEFAULT_TRACKER})")
     g = p.add_argument_group("prompts")
     g.add_argument("--point", action="append", metavar="F,X,Y[,LABEL]", help="a click on frame F for object 1 (repeatable)")
     g.add_argument("--box", action="append", metavar="F,X0,Y0,X1,Y1", help="a box on frame F for object 1")
     g.add_argument("--mask", action="append", metavar="F,PNG", help="a mask image on frame F for object 1")
     g.add_argument("--prompts", metavar="FILE.json", help='a list of {"frame", "object", "points", "labels", "box", "mask"}')
+    g.add_argument("--text", action="append", default=None, metavar="PHRASE",
+                   help='SAM 3: track every instance of a noun phrase, e.g. --text "person" (repeatable)')
+    g.add_argument("--threshold", type=float, default=None, metavar="T",
+                   help="SAM 3 --text: detection score that keeps a track matched (model default 0.5)")
+    g.add_argument("--new-object-threshold", type=float, default=None, metavar="T",
+                   help="SAM 3 --text: detection score that starts a new track (model default 0.7)")
     g.add_argument("--classes", default=None, help='find the objects by name on the first frame, e.g. "person, car"')
     g.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"open-vocabulary detector for --classes (default {DEFAULT_DETECTOR})")
     g.add_argument("--box-threshold", type=float, default=None, metavar="T", help="detector box threshold, as in `vfm detect`")
@@ -72,9 +82,10 @@ def run(args) -> int:
         raise PromptError("say where the tracks go: --out DIR (tracks.jsonl, masks/, mot.txt, ytvis.json, overlay.mp4) and/or --json")
     prompts = parse_cli_prompts(args.point, args.box, args.mask, args.prompts)
     classes = _classes(args)
-    if not prompts and classes is None:
-        raise PromptError('give what to track: --point F,X,Y, --box F,X0,Y0,X1,Y1, --mask F,PNG, --prompts FILE.json '
-                          'or --classes "person, car"')
+    texts = _texts(args, prompts, classes)
+    if not prompts and classes is None and texts is None:
+        raise PromptError('give what to track: --point F,X,Y, --box F,X0,Y0,X1,Y1, --mask F,PNG, --prompts FILE.json, '
+                          '--classes "person, car" or (SAM 3) --text "person"')
     if args.redetect_every < 0 or (args.redetect_every and classes is None):
         raise PromptError("--redetect-every N needs --classes and N >= 1")
     if not 0 < args.match_iou <= 1:
@@ -85,9 +96,16 @@ def run(args) -> int:
     check_prompts(prompts, width=video.width, height=video.height, video=video)
     out = out_dir(args.out) if args.out else None
 
-    from vfm.video.tracker import VideoTracker
+    if texts is not None:
+        from vfm.video.concept_tracker import ConceptVideoTracker, TextPrompts
 
-    tracker = VideoTracker.load(args.model, device=args.device, precision=args.precision)
+        concept = ConceptVideoTracker.load(args.model, device=args.device, precision=args.precision,
+                                           threshold=args.threshold, new_threshold=args.new_object_threshold)
+        tracker = TextPrompts(concept, texts, total_frames=video.selected_count())
+    else:
+        from vfm.video.tracker import VideoTracker
+
+        tracker = VideoTracker.load(args.model, device=args.device, precision=args.precision)
     discover = None
     if classes is not None:
         from vfm.tasks.detect import Detector, check_threshold
@@ -125,6 +143,24 @@ def run(args) -> int:
         sys.stderr.write(f"tracked {len(result.objects)} object(s) through {result.frames} frame(s) of '{args.video}' with {tracker.name} "
                          f"({rate:.1f} frames/s){where}\n")
     return 1 if video.problems or missed else 0
+
+
+def _texts(args, prompts, classes) -> list[str] | None:
+    if args.text is None:
+        if args.threshold is not None or args.new_object_threshold is not None:
+            raise PromptError("--threshold and --new-object-threshold go with --text (SAM 3)")
+        return None
+    texts = [t.strip() for t in args.text if t and t.strip()]
+    if not texts:
+        raise PromptError('--text is empty; give a noun phrase, e.g. --text "person"')
+    if prompts or classes is not None:
+        raise PromptError("--text tracks every instance on its own; give clicks, boxes, masks or --classes in another run")
+    from vfm.models.registry import is_concept_model
+
+    if not is_concept_model(args.model):
+        raise PromptError(f"--text needs SAM 3 (--model sam3); '{args.model}' has no text encoder: "
+                          'use --classes "..." with a detector instead')
+    return texts
 
 
 def _classes(args) -> list[str] | None:

@@ -290,7 +290,7 @@ FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "sam-hq": ("segment",),
     "sam2": ("segment", "track"),
     "edgetam": ("track",),
-    "sam3": ("ground", "segment"),
+    "sam3": ("ground", "segment", "track"),
     "grounding-dino": ("detect",),
     "mm-grounding-dino": ("detect",),
     "omdet-turbo": ("detect",),

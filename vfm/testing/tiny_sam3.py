@@ -1,6 +1,6 @@
 """A tiny random-weight SAM 3 checkpoint laid out as ``facebook/sam3`` is: a ``sam3_video`` config
 (``detector_config`` = Sam3Model, ``tracker_config`` = Sam3TrackerVideoModel) with one weights file,
-a Sam3Processor (image processor + CLIP tokenizer). ``Sam3Model.from_pretrained(DIR)`` reads the
+a Sam3VideoProcessor (image + video processor + CLIP tokenizer; Sam3Processor loads from it too). ``Sam3Model.from_pretrained(DIR)`` reads the
 detector out of it, as it does from the hub checkpoint.
 
 Sizes: a 2-layer ViT (hidden 32) on 112x112 inputs (8x8 patches of 14), FPN / DETR / tracker width 128
@@ -59,7 +59,7 @@ def sam3_video_config(image_size: int = IMAGE_SIZE, vocab_size: int = 512, eos: 
 
 def build_sam3(out_dir: str | Path, *, seed: int = 0, image_size: int = IMAGE_SIZE, std: float = 0.05) -> Path:
     """Save a tiny SAM 3 (``sam3_video`` layout) with its processor to ``out_dir``."""
-    from transformers import Sam3ImageProcessor, Sam3Processor, Sam3VideoModel
+    from transformers import Sam2VideoVideoProcessor, Sam3ImageProcessor, Sam3VideoModel, Sam3VideoProcessor
 
     from vfm.testing.tiny_clip import clip_tokenizer
 
@@ -71,9 +71,10 @@ def build_sam3(out_dir: str | Path, *, seed: int = 0, image_size: int = IMAGE_SI
     _spread(model, seed, std)
     out = Path(out_dir)
     model.save_pretrained(out)
-    processor = Sam3Processor(image_processor=Sam3ImageProcessor(size={"height": image_size, "width": image_size},
-                                                                 mask_size={"height": image_size // PATCH * 4,
-                                                                            "width": image_size // PATCH * 4}),
-                              tokenizer=tok)
+    size = {"height": image_size, "width": image_size}
+    image_processor = Sam3ImageProcessor(size=size, mask_size={"height": image_size // PATCH * 4, "width": image_size // PATCH * 4})
+    video_processor = Sam2VideoVideoProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    # processor_config.json holds both, as facebook/sam3's does: Sam3Processor reads the image part
+    processor = Sam3VideoProcessor(image_processor=image_processor, video_processor=video_processor, tokenizer=tok)
     processor.save_pretrained(out)
     return out

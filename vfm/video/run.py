@@ -39,7 +39,9 @@ def track_video(tracker, video, prompts: list[ObjectPrompt], *, out: Path | None
     ``name`` is the folder ytvis.json's file names start with (default: the video's stem)."""
     from vfm.video.outputs import TrackWriter, frame_record
 
-    run = TrackRun(categories=discover.categories if discover is not None else {})
+    # object id -> class name, filled while tracking: by grounded discovery, or SAM 3's text prompts
+    categories = getattr(tracker, "categories", None)
+    run = TrackRun(categories=discover.categories if discover is not None else categories if categories is not None else {})
     writer = None
     if out is not None:
         writer = TrackWriter(out, width=video.width, height=video.height, fps=video.fps, video_name=name or video.stem,

@@ -1,4 +1,4 @@
-"""Track objects through a video with SAM 2.1 / EdgeTAM (transformers' ``Sam2VideoModel`` family).
+"""Track objects through a video with SAM 2.1 / EdgeTAM / SAM 3's tracker (transformers' ``Sam2VideoModel`` family).
 
 The tracker streams: each frame is preprocessed, run through transformers' own video model in an
 inference session, post-processed to the frame's size and handed back before the next frame is
@@ -33,7 +33,9 @@ from vfm.video.prompts import ObjectPrompt
 from vfm.video.reader import VideoFrame
 
 #: vfm family -> transformers video model class name.
-VIDEO_MODEL_CLASSES = {"sam2": "Sam2VideoModel", "edgetam": "EdgeTamVideoModel"}
+VIDEO_MODEL_CLASSES = {"sam2": "Sam2VideoModel", "edgetam": "EdgeTamVideoModel", "sam3": "Sam3TrackerVideoModel"}
+#: vfm family -> transformers video processor class name (SAM 3's tracker has its own)
+VIDEO_PROCESSOR_CLASSES = {"sam3": "Sam3TrackerVideoProcessor"}
 
 
 @dataclass
@@ -191,16 +193,17 @@ def _dtype(precision: str, device: torch.device) -> torch.dtype:
 
 
 def _load_processor(resolved):
-    from transformers import Sam2VideoProcessor
+    import transformers
 
     from vfm.models.registry import hub_online
 
+    processor_cls = getattr(transformers, VIDEO_PROCESSOR_CLASSES.get(resolved.family, "Sam2VideoProcessor"))
     last = None
     for local_only in ((True,) if resolved.is_local else (True, False)):
         if not local_only and not hub_online():
             break
         try:
-            return Sam2VideoProcessor.from_pretrained(resolved.source, local_files_only=local_only)
+            return processor_cls.from_pretrained(resolved.source, local_files_only=local_only)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             last = exc
     raise ModelError(f"model {resolved.describe()} has no video processor files (processor_config.json, "
