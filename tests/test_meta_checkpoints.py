@@ -196,12 +196,50 @@ def test_sam2_file_masks_equal_sam2_image_predictor(sam2_file, multimask):
         np.testing.assert_allclose(res.data["low_res_logits"], ref_low, atol=1e-3)
 
 
-def test_sam2_file_is_refused_for_tracking(sam2_file):
+@pytest.mark.slow
+def test_sam2_file_tracks_like_sam2_video_predictor(tmp_path):
+    """A SAM 2.1 file through `vfm track`'s tracker (Sam2VideoModel, memory mapped from Meta's names) against
+    Meta's SAM2VideoPredictor on the same weights and, to isolate the model from resizing, the same
+    preprocessed frames (PIL vs torchvision bilinear differ by a few grey levels at 1024)."""
+    from PIL import Image
+
+    from vfm.testing.meta_models import meta_sam2, save
+    from vfm.testing.synthetic_video import frame_and_masks, object_box
+    from vfm.video.prompts import ObjectPrompt
+    from vfm.video.reader import open_video
+    from vfm.video.tracker import VideoTracker
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    video = [frame_and_masks(i, 160, 96, objects=2, seed=3) for i in range(6)]
+    for i, (img, _) in enumerate(video):
+        Image.fromarray(img).save(folder / f"{i:05d}.jpg", quality=95)  # the reference reads JPEG folders only
+    predictor = meta_sam2(seed=0, video=True, std=0.05)
+    path = save(predictor, tmp_path / "sam2.1_hiera_tiny.pt", wrap=True)
+    tracker = VideoTracker.load(str(path), device="cpu", precision="fp32")
+    frames = list(open_video(str(folder)))
+    box = object_box(video[0][1], 1)
+    ours = list(tracker.track(frames, [ObjectPrompt(0, 1, box=box)]))
+
+    state = predictor.init_state(video_path=str(folder))
+    state["images"] = torch.stack([tracker.preprocess(f.pixels) for f in frames])
+    predictor.add_new_points_or_box(state, frame_idx=0, obj_id=1, box=np.array(box, dtype=np.float32))
+    with torch.inference_mode():
+        ref = {f: (logits[0, 0] > 0).numpy() for f, _, logits in predictor.propagate_in_video(state)}
+    for frame in ours:
+        mask = frame.objects[0].mask
+        assert 0.05 < mask.mean() < 0.95
+        # tracked frames equal; the prompted frame's mask is resized to the video by another route
+        assert iou(mask, ref[frame.index]) >= (0.95 if frame.index == 0 else 0.99), frame.index
+
+
+def test_sam2_file_is_refused_for_other_tasks(sam2_file, sam_file):
     from vfm.errors import ModelError
     from vfm.models.registry import resolve
 
-    with pytest.raises(ModelError, match="loads to segment images"):
-        resolve(str(sam2_file[1]), task="track")
+    assert resolve(str(sam2_file[1]), task="track").meta_kind == "sam2"
+    with pytest.raises(ModelError, match="loads to segment images|not usable to track"):
+        resolve(str(sam_file[1]), task="track")
 
 
 def test_unreleased_hiera_size_is_a_clear_error(tmp_path, sam2_file):

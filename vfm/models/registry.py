@@ -241,7 +241,7 @@ def resolve(name: str, *, task: str | None = None) -> Resolved:
         from vfm.models.meta.checkpoint import family_of_file
 
         family, kind = family_of_file(path, name)
-        if task is not None and task != "segment" and family in FAMILY_TASKS and task in FAMILY_TASKS[family]:
+        if task not in (None, "segment") and not (task == "track" and kind == "sam2") and task in FAMILY_TASKS.get(family, ()):
             raise ModelError(f"'{name}' is a Meta-format {kind} file, which vfm loads to segment images; "
                              f"to {task}, use its transformers checkpoint (see `vfm models --task {task}`)",
                              model_name=name)

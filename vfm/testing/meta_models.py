@@ -83,13 +83,14 @@ def meta_mobile_sam(*, seed: int = 0):
     return sam.eval()  # eval() after the weights: TinyViT caches its attention bias table there
 
 
-def meta_sam2(*, seed: int = 0):
+def meta_sam2(*, seed: int = 0, video: bool = False, std: float = 0.02):
     """Meta's ``SAM2Base`` from ``sam2``'s own SAM 2.1 Hiera-T config (the smallest size vfm recognises:
     Hiera's head counts and global blocks are not in the weights), with one memory-attention and one
-    fuser layer (video-only parts, left out of the image model); ``build_sam2``'s default post-processing."""
-    from sam2.build_sam import build_sam2
+    fuser layer (video-only parts, left out of the image model); ``build_sam2``'s default post-processing.
+    ``video=True`` gives the ``SAM2VideoPredictor`` (``build_sam2_video_predictor``) instead."""
+    from sam2.build_sam import build_sam2, build_sam2_video_predictor
 
     overrides = ["++model.memory_attention.num_layers=1", "++model.memory_encoder.fuser.num_layers=1"]
-    model = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, device="cpu", mode="eval",
-                       hydra_overrides_extra=overrides)
-    return randomize(model, seed, std=0.02)
+    build = build_sam2_video_predictor if video else build_sam2
+    model = build("configs/sam2.1/sam2.1_hiera_t.yaml", None, device="cpu", mode="eval", hydra_overrides_extra=overrides)
+    return randomize(model, seed, std=std)

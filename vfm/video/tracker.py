@@ -75,6 +75,10 @@ class VideoTracker:
         resolved = resolve(name, task="track")
         dev = resolve_device(device)
         dtype = _dtype(precision, dev)
+        if resolved.meta_kind is not None:  # a Meta-format SAM 2.1 file (registry lets only those through)
+            model, processor = _meta_video(resolved)
+            model = model.to(dev, dtype=dtype).eval()
+            return cls(model, processor, device=dev, dtype=dtype, name=resolved.name, family=resolved.family)
         model_cls = getattr(transformers, VIDEO_MODEL_CLASSES[resolved.family])
         try:
             model = load_pretrained(model_cls.from_pretrained, resolved)
@@ -190,6 +194,24 @@ def _dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision == "fp16" and device.type == "cpu":
         raise PromptError("--precision fp16 needs a GPU; use fp32 or bf16 on the CPU")
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def _meta_video(resolved):
+    """Sam2VideoModel + the released SAM 2.1 processor settings (1024 square, ImageNet statistics) for a Meta file."""
+    from transformers import Sam2ImageProcessor, Sam2VideoProcessor, Sam2VideoVideoProcessor
+
+    from vfm.models.meta.checkpoint import KINDS, read_state_dict
+    from vfm.models.meta.sam2 import IMAGE_SIZE, sam2_video_from_meta
+
+    state = read_state_dict(resolved.source, resolved.name)
+    try:
+        model = sam2_video_from_meta(state)
+    except (KeyError, ValueError, RuntimeError, IndexError) as exc:
+        raise ModelError(f"'{resolved.name}' looks like {KINDS['sam2'][1]} but does not load for tracking: "
+                         f"{str(exc).splitlines()[0][:200]}", model_name=resolved.name) from None
+    size = {"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+    processor = Sam2VideoProcessor(image_processor=Sam2ImageProcessor(size=size), video_processor=Sam2VideoVideoProcessor(size=size))
+    return model, processor
 
 
 def _load_processor(resolved):

@@ -85,6 +85,12 @@ def build_model(cls, config, hf_state: dict, vision_encoder: torch.nn.Module | N
         what = f"misses {len(missing)} weights (e.g. {missing[0]})" if missing else \
             f"has {len(result.unexpected_keys)} unexpected weights (e.g. {result.unexpected_keys[0]})"
         raise ValueError(f"the checkpoint {what} for a {cls.__name__} of its shapes")
+    if any(t.is_meta for t in model.buffers()):
+        # non-persistent buffers (position ids, RoPE tables) are computed in __init__: build for real instead
+        model = cls(config)
+        if vision_encoder is not None:
+            model.vision_encoder = vision_encoder
+        model.load_state_dict(hf_state, strict=True)
     left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
     if left:
         raise ValueError(f"{cls.__name__} kept {len(left)} uninitialised tensors (e.g. {left[0]})")

@@ -139,3 +139,82 @@ def sam2_from_meta(state: dict):
                    iou_head_hidden_dim=int(state["sam_mask_decoder.iou_prediction_head.layers.0.weight"].shape[0]))
     config = Sam2Config(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
     return build_model(Sam2Model, config, meta_to_hf_sam2(state))
+
+
+# ---------------------------------------------------------------------------------- video (SAM 2.1)
+#: Meta SAM 2.1 memory modules -> transformers Sam2VideoModel names (after ``memory_attention``'s and the
+#: fuser's per-layer renames below)
+_VIDEO_RULES = [
+    (r"^maskmem_tpos_enc$", "memory_temporal_positional_encoding"),
+    (r"^no_mem_embed$", "no_memory_embedding"),
+    (r"^no_mem_pos_enc$", "no_memory_positional_encoding"),
+    (r"^no_obj_ptr$", "no_object_pointer"),
+    (r"^no_obj_embed_spatial$", "occlusion_spatial_embedding_parameter"),
+    (r"^(memory_attention\.layers\.\d+\.(?:self_attn|cross_attn_image))\.out_proj\.", r"\1.o_proj."),
+    (r"^(memory_attention\.layers\.\d+)\.norm(\d)\.", r"\1.layer_norm\2."),
+    (r"^memory_attention\.norm\.", "memory_attention.layer_norm."),
+    (r"^memory_encoder\.pix_feat_proj\.", "memory_encoder.feature_projection."),
+    (r"^memory_encoder\.out_proj\.", "memory_encoder.projection."),
+    (r"^memory_encoder\.fuser\.layers\.(\d+)\.gamma$", r"memory_encoder.memory_fuser.layers.\1.scale"),
+    (r"^memory_encoder\.fuser\.layers\.(\d+)\.dwconv\.", r"memory_encoder.memory_fuser.layers.\1.depthwise_conv."),
+    (r"^memory_encoder\.fuser\.layers\.(\d+)\.norm\.", r"memory_encoder.memory_fuser.layers.\1.layer_norm."),
+    (r"^memory_encoder\.fuser\.layers\.(\d+)\.pwconv(\d)\.", r"memory_encoder.memory_fuser.layers.\1.pointwise_conv\2."),
+    (r"^obj_ptr_tpos_proj\.", "temporal_positional_encoding_projection_layer."),
+    (r"^mask_downsample\.", "mask_downsample."),
+]
+
+
+def meta_to_hf_sam2_video(state: dict) -> dict:
+    """Rename a Meta SAM 2.1 state dict (image model and memory) to transformers' Sam2VideoModel names."""
+    out = {k: v for k, v in meta_to_hf_sam2(state).items() if k != "no_memory_embedding"}
+    # the mask downsampler: Sequential [conv, LayerNorm2d, GELU] x n, then a 1x1 conv
+    down = sorted({int(m[1]) for k in state if (m := re.match(r"^memory_encoder\.mask_downsampler\.encoder\.(\d+)\.", k))})
+    final = down[-1] if down else None
+    depth = _count(state, r"^obj_ptr_proj\.layers\.(\d+)\.")
+    for key, value in state.items():
+        if not key.startswith(_VIDEO_ONLY) and key != "no_mem_embed":
+            continue
+        new = key
+        if m := re.match(r"^memory_encoder\.mask_downsampler\.encoder\.(\d+)\.(.+)$", key):
+            i = int(m[1])
+            if i == final:
+                new = f"memory_encoder.mask_downsampler.final_conv.{m[2]}"
+            else:
+                part = "conv" if i % 3 == 0 else "layer_norm"
+                new = f"memory_encoder.mask_downsampler.layers.{i // 3}.{part}.{m[2]}"
+        elif m := re.match(r"^obj_ptr_proj\.layers\.(\d+)\.(.+)$", key):
+            i = int(m[1])
+            layer = "proj_in" if i == 0 else "proj_out" if i == depth - 1 else f"layers.{i - 1}"
+            new = f"object_pointer_proj.{layer}.{m[2]}"
+        else:
+            for pattern, repl in _VIDEO_RULES:
+                new, n = re.subn(pattern, repl, key)
+                if n:
+                    break
+        out[new] = value
+    return out
+
+
+def sam2_video_from_meta(state: dict):
+    """A Sam2VideoModel holding a Meta SAM 2.1 file (image model + memory), for `vfm track`."""
+    from transformers import Sam2HieraDetConfig, Sam2VideoConfig, Sam2VideoModel
+
+    if "obj_ptr_tpos_proj.weight" not in state or "no_obj_embed_spatial" not in state:
+        raise ValueError("it is a SAM 2.0 file; vfm tracks with SAM 2.1 files (sam2.1_hiera_*.pt), whose memory "
+                         "settings transformers' Sam2VideoModel defaults to")
+    image = sam2_from_meta(state).config  # the image model's architecture, read as for segmenting
+    mem_layers = _count(state, r"^memory_attention\.layers\.(\d+)\.")
+    fuser_layers = _count(state, r"^memory_encoder\.fuser\.layers\.(\d+)\.")
+    tpos = state["maskmem_tpos_enc"]
+    config = Sam2VideoConfig(
+        vision_config=image.vision_config.to_dict(), prompt_encoder_config=image.prompt_encoder_config.to_dict(),
+        mask_decoder_config=image.mask_decoder_config.to_dict(), image_size=IMAGE_SIZE,
+        num_maskmem=int(tpos.shape[0]), memory_attention_num_layers=mem_layers,
+        memory_attention_hidden_size=int(state["memory_attention.layers.0.self_attn.q_proj.weight"].shape[0]),
+        memory_attention_feed_forward_hidden_size=int(state["memory_attention.layers.0.linear1.weight"].shape[0]),
+        memory_encoder_output_channels=int(state["memory_encoder.out_proj.weight"].shape[0]),
+        memory_fuser_num_layers=fuser_layers,
+        memory_fuser_intermediate_dim=int(state["memory_encoder.fuser.layers.0.pwconv1.weight"].shape[0]),
+    )
+    config.vision_config.backbone_config = Sam2HieraDetConfig(**hiera_config_from_meta(state))
+    return build_model(Sam2VideoModel, config, meta_to_hf_sam2_video(state))
