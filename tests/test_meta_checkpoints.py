@@ -134,8 +134,8 @@ def test_sam_hq_file_masks_equal_segment_anything_hq(sam_hq_file, kind):
         assert len(res.masks) == (3 if multimask else 1)  # the reference keeps only the best of the three
         assert 0 < ref_masks.mean() < 1
         assert iou(ref_masks[0], res.masks[0]) >= 0.99
-        np.testing.assert_allclose(res.scores[0], ref_scores[0], atol=1e-5)
-        np.testing.assert_allclose(res.data["low_res_logits"][0], ref_low[0], atol=1e-4)
+        np.testing.assert_allclose(res.scores[0], ref_scores[0], atol=1e-4)  # the fast encoder rounds differently
+        np.testing.assert_allclose(res.data["low_res_logits"][0], ref_low[0], atol=1e-3)
 
 
 @pytest.mark.parametrize("multimask", [False, True])

@@ -232,7 +232,8 @@ def test_incremental_add_change_delete(models, tmp_path, capsys):
 
 def test_sigkill_during_index_then_rerun_equals_uninterrupted(models, tmp_path):
     src = tmp_path / "imgs"
-    _images(src, 60)
+    n_images = 240  # enough that the indexer cannot finish between two 50 ms polls (60 once could)
+    _images(src, n_images)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     cmd = [sys.executable, "-m", "vfm.cli.main", "index", str(src), "--model", str(models["clip"]), "--batch", "2",
@@ -252,7 +253,7 @@ def test_sigkill_during_index_then_rerun_equals_uninterrupted(models, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     files, _ = _db_state(killed)
-    assert 0 < len(files) < 60
+    assert 0 < len(files) < n_images
     subprocess.run(cmd + ["--db", str(killed)], env=env, check=True)
     subprocess.run(cmd + ["--db", str(clean)], env=env, check=True)
     _same_index(killed, clean, atol=0)
