@@ -128,6 +128,9 @@ def test_cancel(server, video_id):
     ({"prompts": [{"frame": 0, "mask": {"size": [96, 160], "counts": [15360]}}]}, 422, "mask is empty"),
     ({"prompts": [{"frame": 0, "points": [[1, 1]]}], "colour": 1}, 422, "unknown field"),
     ({"prompts": "frame 0"}, 422, "must be a list"),
+    ({"text": "cat"}, 422, "needs SAM 3"),
+    ({"text": []}, 422, "'text' must be"),
+    ({"prompts": [{"frame": 0, "points": [[1, 1]]}], "threshold": 0.3}, 422, "go with 'text'"),
 ])
 def test_bad_track_requests(server, video_id, body, status, message):
     r = requests.post(f"{server}/v1/videos/{video_id}/track", json=body)
@@ -146,3 +149,35 @@ def test_bad_uploads_and_ids(server):
         assert r.status_code == 404 and r.json()["error"], path
     assert requests.post(f"{server}/v1/videos/nope/track", json={"prompts": prompts()}).status_code == 404
     assert requests.delete(f"{server}/v1/jobs/nope").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def sam3_server(tiny_sam_dir, gdino_dir, tiny_sam3_video_dir, tmp_path_factory):
+    config = ServerConfig(segmenter=str(tiny_sam_dir), detector=str(gdino_dir), tracker=str(tiny_sam3_video_dir),
+                          device="cpu", precision="fp32", video_dir=str(tmp_path_factory.mktemp("videos3")))
+    with serve_in_thread(create_app(config)) as url:
+        yield url
+
+
+def test_text_track_job_matches_the_cli(sam3_server, clip, tiny_sam3_video_dir, tmp_path):
+    """A server started with --tracker sam3 tracks "text" as `vfm track --text` does."""
+    r = requests.post(f"{sam3_server}/v1/videos", files={"file": ("clip.mp4", clip.read_bytes(), "video/mp4")})
+    video_id = r.json()["video_id"]
+    body = {"text": ["cat"], "threshold": 0.2, "new_object_threshold": 0.25}
+    for bad, message in (({**body, "prompts": prompts()}, "on its own"), ({**body, "threshold": 2}, "from 0 to 1"),
+                         ({"text": " "}, "'text' is empty")):
+        r = requests.post(f"{sam3_server}/v1/videos/{video_id}/track", json=bad)
+        assert r.status_code == 422 and message in r.json()["error"], r.text
+    r = requests.post(f"{sam3_server}/v1/videos/{video_id}/track", json=body)
+    assert r.status_code == 202, r.text
+    job, _ = wait(sam3_server, r.json()["job_id"])
+    assert job["status"] == "done", job
+    res = job["results"]
+    assert res["objects"] and set(res["categories"].values()) == {"cat"}
+    served = requests.get(sam3_server + res["files"]["tracks.jsonl"]).text.splitlines()
+    from vfm.cli.main import main
+
+    assert main(["track", str(clip), "--model", str(tiny_sam3_video_dir), "--text", "cat", "--threshold", "0.2",
+                 "--new-object-threshold", "0.25", "--out", str(tmp_path / "o"), "--no-overlay", "--quiet",
+                 "--device", "cpu", "--precision", "fp32"]) == 0
+    assert served == (tmp_path / "o" / "tracks.jsonl").read_text().splitlines()

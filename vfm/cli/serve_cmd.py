@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--text-segmenter", default=None, metavar="M",
                    help="a SAM 3 model (sam3) for text -> masks (POST /ground, the page's text box) instead of --detector + "
                         "--segmenter")
-    p.add_argument("--tracker", default=DEFAULT_TRACKER, help=f"SAM 2.1 / EdgeTAM for video tracking (default {DEFAULT_TRACKER})")
+    p.add_argument("--tracker", default=DEFAULT_TRACKER, help=f"SAM 2.1 / EdgeTAM / SAM 3 for video tracking; SAM 3 also tracks \"text\" (default {DEFAULT_TRACKER})")
     p.add_argument("--max-video-upload-mb", type=float, default=1024.0, help="largest accepted video upload in MB (default 1024)")
     p.add_argument("--video-dir", default=None, metavar="DIR",
                    help="keep uploaded videos and tracking results here (default: a temporary folder, removed at exit)")

@@ -19,7 +19,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from vfm.errors import VfmError
+from vfm.errors import PromptError, VfmError
 from vfm.runtime import resolve_device
 
 
@@ -163,7 +163,18 @@ class Models:
 
             return VideoTracker.load(c.tracker, device=c.device, precision=c.precision)
 
+        def load_concept_tracker():
+            from vfm.models.registry import is_concept_model
+            from vfm.video.concept_tracker import ConceptVideoTracker
+
+            if not is_concept_model(c.tracker):
+                raise PromptError(f"'text' tracking needs SAM 3; this server tracks with '{c.tracker}' "
+                                  "(start it with vfm serve --tracker sam3), or send 'classes' instead")
+            return ConceptVideoTracker.load(c.tracker, device=c.device, precision=c.precision)
+
         self.tracker = ModelHolder("tracker", c.tracker, load_tracker, concurrency=1, max_waiting=c.max_waiting)
+        self.concept_tracker = ModelHolder("text tracker", c.tracker, load_concept_tracker, concurrency=1,
+                                           max_waiting=c.max_waiting)
         self.searcher = ModelHolder("index", c.db, load_searcher, **kw)
         self.embedder = ModelHolder("embedder", c.db or c.classifier, load_embedder, **kw)
         self.segmenter = ModelHolder("segmenter", c.segmenter, load_segmenter, **kw)

@@ -30,7 +30,7 @@ from vfm.server.videos import UnknownVideoError, VideoStore, check_frame_number
 router = APIRouter(prefix="/v1", tags=["videos"])
 
 TRACK_FIELDS = ("prompts", "start", "end", "stride", "overlay", "classes", "box_threshold", "text_threshold",
-                "redetect_every", "match_iou")
+                "redetect_every", "match_iou", "text", "threshold", "new_object_threshold")
 FILES = {"tracks.jsonl": "application/x-ndjson", "mot.txt": "text/plain", "ytvis.json": "application/json",
          "overlay.mp4": "video/mp4", "masks.zip": "application/zip"}
 
@@ -152,8 +152,9 @@ def _int(body: dict, key: str, low: int) -> int | None:
 async def track_video(video_id: str, request: Request):
     """Body ``{"prompts": [{"frame", "object", "points", "labels", "box", "mask" (COCO RLE)}], "start"?,
     "end"?, "stride"?, "overlay"? (default true), "classes"?, "box_threshold"?, "text_threshold"?,
-    "redetect_every"?, "match_iou"?}``: the same prompts as `vfm track --prompts`, or class names
-    to detect on the first frame. Answers 202 with the job; poll ``GET /v1/jobs/{job_id}``."""
+    "redetect_every"?, "match_iou"?, "text"?, "threshold"?, "new_object_threshold"?}``: the same prompts
+    as `vfm track --prompts`, or class names to detect on the first frame, or (a server started with
+    ``--tracker sam3``) ``"text"``: noun phrases whose every instance SAM 3 tracks, as `vfm track --text`. Answers 202 with the job; poll ``GET /v1/jobs/{job_id}``."""
     from vfm.video.prompts import check_prompts, prompt_entries
     from vfm.video.reader import open_video
 
@@ -179,12 +180,30 @@ async def track_video(video_id: str, request: Request):
             raise PromptError("'classes' is empty; give class names, e.g. \"person, car\"")
         if len(classes) > cfg.max_classes:
             raise PromptError(f"{len(classes)} classes is over the server's --max-classes {cfg.max_classes}")
-    if not prompts and classes is None:
-        raise PromptError("give 'prompts' (clicks, boxes or masks on frames) or 'classes' to track")
+    texts = None
+    if body.get("text") is not None:
+        from vfm.models.registry import is_concept_model
+        from vfm.server.parsing import names
+
+        v = names(body, "text")
+        texts = [t.strip() for t in ([v] if isinstance(v, str) else v) if t.strip()]
+        if not texts:
+            raise PromptError("'text' is empty; give a noun phrase, e.g. \"person\", or a list of them")
+        if len(texts) > cfg.max_classes:
+            raise PromptError(f"{len(texts)} phrases is over the server's --max-classes {cfg.max_classes}")
+        if prompts or classes is not None:
+            raise PromptError("'text' tracks every instance on its own; send 'prompts' or 'classes' in another job")
+        if not is_concept_model(cfg.tracker):
+            raise PromptError(f"'text' tracking needs SAM 3; this server tracks with '{cfg.tracker}' "
+                              "(start it with vfm serve --tracker sam3), or send 'classes' instead")
+    elif body.get("threshold") is not None or body.get("new_object_threshold") is not None:
+        raise PromptError("'threshold' and 'new_object_threshold' go with 'text' (SAM 3)")
+    if not prompts and classes is None and texts is None:
+        raise PromptError("give 'prompts' (clicks, boxes or masks on frames), 'classes' or (SAM 3) 'text' to track")
     start, end, stride = _int(body, "start", 0) or 0, _int(body, "end", 1), _int(body, "stride", 1) or 1
     redetect = _int(body, "redetect_every", 0) or 0
     thresholds = {}
-    for key in ("box_threshold", "text_threshold", "match_iou"):
+    for key in ("box_threshold", "text_threshold", "match_iou", "threshold", "new_object_threshold"):
         v = body.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
             raise PromptError(f"'{key}' must be a number from 0 to 1")
@@ -199,17 +218,23 @@ async def track_video(video_id: str, request: Request):
     params = {"video_id": video_id, "start": start, "end": end, "stride": stride}
 
     def work(job):
-        return _track(job, src, prompts, models, classes, thresholds, redetect, overlay)
+        return _track(job, src, prompts, models, classes, thresholds, redetect, overlay, texts)
 
     job = job_manager(request.app).submit("track", params, work)
     job.total = src.selected_count()
     return JSONResponse(job.to_json(), status_code=202)
 
 
-def _track(job, src, prompts, models, classes, thresholds, redetect, overlay) -> dict:
+def _track(job, src, prompts, models, classes, thresholds, redetect, overlay, texts=None) -> dict:
     from vfm.video.run import grounded, track_video
 
-    tracker = models.tracker.get()
+    if texts is not None:
+        from vfm.video.concept_tracker import TextPrompts
+
+        tracker = TextPrompts(models.concept_tracker.get(), texts, total_frames=src.selected_count(),
+                              threshold=thresholds.get("threshold"), new_threshold=thresholds.get("new_object_threshold"))
+    else:
+        tracker = models.tracker.get()
     discover = None
     if classes is not None:
         discover = grounded(models.detector.get(), classes, prompts, box_threshold=thresholds.get("box_threshold"),

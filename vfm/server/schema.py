@@ -125,7 +125,8 @@ def _bodies(c) -> dict[str, type[BaseModel]]:
         mask: RLE | None = None
 
     class TrackBody(Strict):
-        """``prompts`` (as `vfm track --prompts`; masks as COCO RLE) and/or ``classes`` to detect on the first frame."""
+        """``prompts`` (as `vfm track --prompts`; masks as COCO RLE) and/or ``classes`` to detect on the first frame,
+        or (a server started with ``--tracker sam3``) ``text``: noun phrases whose every instance is tracked."""
 
         prompts: Annotated[list[TrackPrompt], Field(max_length=c.max_prompts)] | None = None
         start: Annotated[int, Field(ge=0)] | None = None
@@ -137,6 +138,9 @@ def _bodies(c) -> dict[str, type[BaseModel]]:
         text_threshold: Unit | None = None
         redetect_every: Annotated[int, Field(ge=0)] | None = None
         match_iou: Unit | None = None
+        text: Classes | None = None
+        threshold: Unit | None = None
+        new_object_threshold: Unit | None = None
 
     return {"track": TrackBody, "setup": SetupBody, "predict": PredictBody, "webhook": WebhookBody, "embed": EmbedBody, "search": SearchBody, "segment": SegmentBody, "detect": DetectBody, "ground": DetectBody, "classify": ClassifyBody,
             "tag": TagBody, "everything": EverythingBody}

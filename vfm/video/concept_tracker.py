@@ -113,14 +113,36 @@ class ConceptVideoTracker:
         self.processor.add_text_prompt(session, texts)
         return session
 
-    @torch.inference_mode()
     def track(self, frames: Iterable[VideoFrame], texts: list[str], *, total_frames: int | None = None,
-              prune: bool = True, keep_pixels: bool = False) -> Iterator[TrackedFrame]:
+              prune: bool = True, keep_pixels: bool = False, threshold: float | None = None,
+              new_threshold: float | None = None) -> Iterator[TrackedFrame]:
         """Yield one :class:`TrackedFrame` per frame read: every instance of ``texts`` with its id,
-        mask and score (SAM 3's detection score); :attr:`categories` maps ids to their text."""
+        mask and score (SAM 3's detection score); :attr:`categories` maps ids to their text.
+        ``threshold`` / ``new_threshold`` override the loaded ones for this run only."""
         texts = [t.strip() for t in texts if t and t.strip()]
         if not texts:
             raise PromptError('the text prompt is empty; give a noun phrase, e.g. --text "person"')
+        for value, what in ((threshold, "threshold"), (new_threshold, "new-object threshold")):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
+                raise PromptError(f"{what} {value} must be between 0 and 1")
+        self.categories.clear()
+        return self._run(frames, texts, total_frames, prune, keep_pixels, threshold, new_threshold)
+
+    @torch.inference_mode()
+    def _run(self, frames, texts, total_frames, prune, keep_pixels, threshold, new_threshold) -> Iterator[TrackedFrame]:
+        m = self.model
+        saved = (m.score_threshold_detection, m.new_det_thresh)
+        if threshold is not None:
+            m.score_threshold_detection = float(threshold)
+            m.new_det_thresh = max(float(m.new_det_thresh), float(threshold))
+        if new_threshold is not None:
+            m.new_det_thresh = float(new_threshold)
+        try:
+            yield from self._frames(frames, texts, total_frames, prune, keep_pixels)
+        finally:
+            m.score_threshold_detection, m.new_det_thresh = saved
+
+    def _frames(self, frames, texts, total_frames, prune, keep_pixels) -> Iterator[TrackedFrame]:
         session = None
         buffer: deque = deque()
         t = -1
@@ -188,10 +210,12 @@ class ConceptVideoTracker:
 class TextPrompts:
     """A :class:`ConceptVideoTracker` bound to its texts, with the tracker interface ``track_video`` drives."""
 
-    def __init__(self, tracker: ConceptVideoTracker, texts: list[str], total_frames: int | None = None):
+    def __init__(self, tracker: ConceptVideoTracker, texts: list[str], total_frames: int | None = None,
+                 threshold: float | None = None, new_threshold: float | None = None):
         self.tracker = tracker
         self.texts = texts
         self.total_frames = total_frames
+        self.thresholds = {"threshold": threshold, "new_threshold": new_threshold}
         self.name = tracker.name
         self.categories = tracker.categories
 
@@ -199,4 +223,5 @@ class TextPrompts:
         if prompts or discover is not None:
             raise PromptError("text prompts track every instance on their own; give clicks, boxes or --classes in "
                               "another run")
-        return self.tracker.track(frames, self.texts, total_frames=self.total_frames, prune=prune, keep_pixels=keep_pixels)
+        return self.tracker.track(frames, self.texts, total_frames=self.total_frames, prune=prune, keep_pixels=keep_pixels,
+                                  **self.thresholds)
