@@ -84,6 +84,21 @@ def test_sam_key_mapping_round_trips(hq, sam_file, sam_hq_file):
         assert torch.equal(back[k], v), k
 
 
+def test_sam2_key_mapping_round_trips(sam2_file):
+    """SAM 2: Meta -> transformers (the image model; and with the memory, the video model) -> Meta is the identity,
+    and the transformers side is exactly the model's state dict (strict load)."""
+    from vfm.models.meta.sam2 import _VIDEO_ONLY, hf_to_meta_sam2, meta_to_hf_sam2, meta_to_hf_sam2_video, sam2_from_meta
+
+    meta = sam2_file[0].state_dict()
+    image = {k: v for k, v in meta.items() if not k.startswith(_VIDEO_ONLY)}
+    hf = meta_to_hf_sam2(meta)
+    assert set(hf) == set(sam2_from_meta(meta).state_dict())
+    for original, back in ((image, hf_to_meta_sam2(hf)), (meta, hf_to_meta_sam2(meta_to_hf_sam2_video(meta)))):
+        assert set(back) == set(original)
+        for k, v in original.items():
+            assert torch.equal(back[k], v), k
+
+
 def test_inferred_architecture(sam_file):
     from vfm.models.meta.sam import sam_from_meta
 

@@ -15,7 +15,8 @@ MLP ``layers.0 | 1..D-2 | D-1``             ``proj_in | layers.0..D-3 | proj_out
 memory attention / encoder, object pointers, ``no_mem_pos_enc``, ``mask_downsample``: video-only, left out
 ==========================================  =================================================
 
-Widths, stages and the FPN are read off the weights. Hiera's head counts, global-attention blocks and
+:func:`hf_to_meta_sam2` is the inverse (round trip tested, image and video). Widths, stages and the FPN
+are read off the weights. Hiera's head counts, global-attention blocks and
 window sizes are not in them: they come from the released configurations (T, S, B+, L), matched
 by width and blocks per stage.
 """
@@ -218,3 +219,73 @@ def sam2_video_from_meta(state: dict):
     )
     config.vision_config.backbone_config = Sam2HieraDetConfig(**hiera_config_from_meta(state))
     return build_model(Sam2VideoModel, config, meta_to_hf_sam2_video(state))
+
+
+# ---------------------------------------------------------------------------------- the inverse
+_HF_MLP = re.compile(r"^(.*(?:\.mlp|mlps\.\d+|_head)|object_pointer_proj)\.(proj_in|proj_out|layers\.(\d+))\.(weight|bias)$")
+_VIDEO_INVERSE = [
+    (r"^memory_temporal_positional_encoding$", "maskmem_tpos_enc"),
+    (r"^no_memory_embedding$", "no_mem_embed"),
+    (r"^no_memory_positional_encoding$", "no_mem_pos_enc"),
+    (r"^no_object_pointer$", "no_obj_ptr"),
+    (r"^occlusion_spatial_embedding_parameter$", "no_obj_embed_spatial"),
+    (r"^(memory_attention\.layers\.\d+\.(?:self_attn|cross_attn_image))\.o_proj\.", r"\1.out_proj."),
+    (r"^(memory_attention\.layers\.\d+)\.layer_norm(\d)\.", r"\1.norm\2."),
+    (r"^memory_attention\.layer_norm\.", "memory_attention.norm."),
+    (r"^memory_encoder\.feature_projection\.", "memory_encoder.pix_feat_proj."),
+    (r"^memory_encoder\.projection\.", "memory_encoder.out_proj."),
+    (r"^memory_encoder\.memory_fuser\.layers\.(\d+)\.scale$", r"memory_encoder.fuser.layers.\1.gamma"),
+    (r"^memory_encoder\.memory_fuser\.layers\.(\d+)\.depthwise_conv\.", r"memory_encoder.fuser.layers.\1.dwconv."),
+    (r"^memory_encoder\.memory_fuser\.layers\.(\d+)\.layer_norm\.", r"memory_encoder.fuser.layers.\1.norm."),
+    (r"^memory_encoder\.memory_fuser\.layers\.(\d+)\.pointwise_conv(\d)\.", r"memory_encoder.fuser.layers.\1.pwconv\2."),
+    (r"^temporal_positional_encoding_projection_layer\.", "obj_ptr_tpos_proj."),
+]
+
+
+def hf_to_meta_sam2(hf: dict) -> dict:
+    """The inverse of :func:`meta_to_hf_sam2` / :func:`meta_to_hf_sam2_video`: transformers' Sam2Model or
+    Sam2VideoModel names back to Meta's (the duplicate image positional embedding is dropped)."""
+    from vfm.models.meta.sam_keys import _MLP as SAM_MLP, hf_to_meta
+
+    hidden: dict[str, int] = {}
+    for key in hf:
+        if (m := _HF_MLP.match(key)) and m[3] is not None:
+            hidden[m[1]] = max(hidden.get(m[1], 0), int(m[3]) + 1)
+    out: dict[str, torch.Tensor] = {}
+    sam_part: dict[str, torch.Tensor] = {}
+    n_down = _count(hf, r"^memory_encoder\.mask_downsampler\.layers\.(\d+)\.")
+    for key, value in hf.items():
+        if key == "shared_image_embedding.positional_embedding":
+            continue
+        if key == "prompt_encoder.point_embed.weight":
+            for i in range(value.shape[0]):
+                out[f"sam_prompt_encoder.point_embeddings.{i}.weight"] = value[i:i + 1]
+            continue
+        new = key
+        m = _HF_MLP.match(key)
+        if m and not SAM_MLP.match(key):  # Hiera's, the two-way transformer's, the object-score and pointer MLPs
+            part = m[2]
+            i = 0 if part == "proj_in" else hidden.get(m[1], 0) + 1 if part == "proj_out" else int(m[3]) + 1
+            new = f"{m[1]}.layers.{i}.{m[4]}"
+            if new.startswith("object_pointer_proj."):
+                new = "obj_ptr_proj." + new[len("object_pointer_proj."):]
+        if new.startswith(("prompt_encoder.", "mask_decoder.")):
+            sam_part[new.replace(".o_proj.", ".out_proj.") if new.startswith("mask_decoder.transformer.") else new] = value
+            continue
+        if mm := re.match(r"^memory_encoder\.mask_downsampler\.layers\.(\d+)\.(conv|layer_norm)\.(.+)$", new):
+            new = f"memory_encoder.mask_downsampler.encoder.{3 * int(mm[1]) + (mm[2] == 'layer_norm')}.{mm[3]}"
+        elif mm := re.match(r"^memory_encoder\.mask_downsampler\.final_conv\.(.+)$", new):
+            new = f"memory_encoder.mask_downsampler.encoder.{3 * n_down}.{mm[1]}"
+        new = re.sub(r"^(vision_encoder\.backbone\.blocks\.\d+)\.layer_norm(\d)\.", r"\1.norm\2.", new)
+        new = re.sub(r"^vision_encoder\.backbone\.patch_embed\.projection\.", "vision_encoder.backbone.patch_embed.proj.", new)
+        new = re.sub(r"^vision_encoder\.backbone\.", "image_encoder.trunk.", new)
+        new = re.sub(r"^vision_encoder\.neck\.convs\.(\d+)\.", r"image_encoder.neck.convs.\1.conv.", new)
+        for pattern, repl in _VIDEO_INVERSE:
+            new, n = re.subn(pattern, repl, new)
+            if n:
+                break
+        out[new] = value
+    for key, value in hf_to_meta(sam_part).items():
+        key = re.sub(r"^prompt_encoder\.", "sam_prompt_encoder.", key)
+        out[re.sub(r"^mask_decoder\.", "sam_mask_decoder.", key)] = value
+    return out
