@@ -97,6 +97,20 @@ def tiny_segmenter(tiny_sam_dir):
     return Segmenter.load(str(tiny_sam_dir), device="cpu", precision="fp32")
 
 
+#: SamPredictor-style prompts on a 150x230 image: two points (one negative), a box, a point + box
+SAM_PROMPTS = {
+    "points": dict(point_coords=np.array([[60.0, 40.0], [150.0, 100.0]]), point_labels=np.array([1, 0])),
+    "box": dict(box=np.array([20.0, 30.0, 180.0, 140.0])),
+    "point+box": dict(point_coords=np.array([[100.0, 80.0]]), point_labels=np.array([1]), box=np.array([20.0, 30.0, 180.0, 140.0])),
+}
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two boolean masks (1.0 when both are empty)."""
+    union = (a | b).sum()
+    return 1.0 if union == 0 else float((a & b).sum() / union)
+
+
 def make_image(height: int = 120, width: int = 200, seed: int = 0) -> np.ndarray:
     """A synthetic RGB image with a few flat shapes on a gradient (non-square by default)."""
     rng = np.random.RandomState(seed)

@@ -9,27 +9,36 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_image
+from conftest import SAM_PROMPTS, make_image, mask_iou
 
 warnings.filterwarnings("ignore", category=FutureWarning)  # timm's deprecated import paths in the references
 warnings.filterwarnings("ignore", category=UserWarning, message=".*Overwriting tiny_vit.*")
 
 IMAGE = make_image(150, 230, seed=3)  # non-square: resize + pad + crop
-PROMPTS = {
-    "points": dict(point_coords=np.array([[60.0, 40.0], [150.0, 100.0]]), point_labels=np.array([1, 0])),
-    "box": dict(box=np.array([20.0, 30.0, 180.0, 140.0])),
-    "point+box": dict(point_coords=np.array([[100.0, 80.0]]), point_labels=np.array([1]), box=np.array([20.0, 30.0, 180.0, 140.0])),
-}
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = (a | b).sum()
-    return 1.0 if union == 0 else float((a & b).sum() / union)
+PROMPTS = SAM_PROMPTS
+iou = mask_iou
 
 
 def vfm_predict(seg, p: dict, multimask: bool):
     return seg.predict(points=p.get("point_coords"), labels=p.get("point_labels"), box=p.get("box"),
                        multimask=multimask, image=IMAGE)
+
+
+def assert_file_equals_reference(predictor_cls, model, path, kind: str, multimask: bool) -> None:
+    """vfm on the saved file vs the reference ``SamPredictor`` on the model object: every mask IoU >= 0.99,
+    scores to 1e-4 and low-res logits to 1e-3 (as tests/test_parity_sam.py: the fast encoder rounds differently)."""
+    from vfm.tasks.segment import Segmenter
+
+    predictor = predictor_cls(model)
+    predictor.set_image(IMAGE)
+    ref_masks, ref_scores, ref_low = predictor.predict(multimask_output=multimask, **PROMPTS[kind])
+    res = vfm_predict(Segmenter.load(str(path), device="cpu", precision="fp32"), PROMPTS[kind], multimask)
+    assert res.masks.shape == ref_masks.shape
+    assert 0 < ref_masks.mean() < 1
+    for a, b in zip(ref_masks, res.masks):
+        assert iou(a, b) >= 0.99
+    np.testing.assert_allclose(res.scores, ref_scores, atol=1e-4)
+    np.testing.assert_allclose(res.data["low_res_logits"], ref_low, atol=1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -115,20 +124,7 @@ def test_inferred_architecture(sam_file):
 def test_sam_file_masks_equal_segment_anything(sam_file, kind, multimask):
     from segment_anything import SamPredictor
 
-    from vfm.tasks.segment import Segmenter
-
-    model, path = sam_file
-    predictor = SamPredictor(model)
-    predictor.set_image(IMAGE)
-    ref_masks, ref_scores, ref_low = predictor.predict(multimask_output=multimask, **PROMPTS[kind])
-    seg = Segmenter.load(str(path), device="cpu", precision="fp32")
-    res = vfm_predict(seg, PROMPTS[kind], multimask)
-    assert res.masks.shape == ref_masks.shape
-    assert 0 < ref_masks.mean() < 1
-    for a, b in zip(ref_masks, res.masks):
-        assert iou(a, b) >= 0.99
-    np.testing.assert_allclose(res.scores, ref_scores, atol=1e-4)  # as tests/test_parity_sam.py: the fast encoder rounds differently
-    np.testing.assert_allclose(res.data["low_res_logits"], ref_low, atol=1e-3)
+    assert_file_equals_reference(SamPredictor, *sam_file, kind, multimask)
 
 
 @pytest.mark.parametrize("kind", list(PROMPTS))
@@ -158,20 +154,7 @@ def test_sam_hq_file_masks_equal_segment_anything_hq(sam_hq_file, kind):
 def test_mobile_sam_file_masks_equal_mobile_sam(mobile_sam_file, kind, multimask):
     from mobile_sam import SamPredictor
 
-    from vfm.tasks.segment import Segmenter
-
-    model, path = mobile_sam_file
-    predictor = SamPredictor(model)
-    predictor.set_image(IMAGE)
-    ref_masks, ref_scores, ref_low = predictor.predict(multimask_output=multimask, **PROMPTS[kind])
-    seg = Segmenter.load(str(path), device="cpu", precision="fp32")
-    res = vfm_predict(seg, PROMPTS[kind], multimask)
-    assert res.masks.shape == ref_masks.shape
-    assert 0 < ref_masks.mean() < 1
-    for a, b in zip(ref_masks, res.masks):
-        assert iou(a, b) >= 0.99
-    np.testing.assert_allclose(res.scores, ref_scores, atol=1e-4)
-    np.testing.assert_allclose(res.data["low_res_logits"], ref_low, atol=1e-3)
+    assert_file_equals_reference(SamPredictor, *mobile_sam_file, kind, multimask)
 
 
 def test_tiny_vit_encoder_equals_mobile_sam(mobile_sam_file):

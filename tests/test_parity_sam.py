@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import make_image
+from conftest import SAM_PROMPTS, make_image, mask_iou
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +23,8 @@ def pair(tmp_path_factory):
     return predictor, Segmenter.load(str(d), device="cpu", precision="fp32"), image
 
 
-PROMPTS = {
-    "points": dict(point_coords=np.array([[60.0, 40.0], [150.0, 100.0]]), point_labels=np.array([1, 0])),
-    "box": dict(box=np.array([20.0, 30.0, 180.0, 140.0])),
-    "point+box": dict(point_coords=np.array([[100.0, 80.0]]), point_labels=np.array([1]), box=np.array([20.0, 30.0, 180.0, 140.0])),
-}
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = (a | b).sum()
-    return 1.0 if union == 0 else float((a & b).sum() / union)
+PROMPTS = SAM_PROMPTS
+iou = mask_iou
 
 
 @pytest.mark.parametrize("multimask", [False, True])
