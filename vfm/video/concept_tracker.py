@@ -36,6 +36,21 @@ from vfm.video.tracker import TrackedFrame, TrackedObject, _dtype
 UNKNOWN_LENGTH = 1 << 30
 
 
+def _check_thresholds(threshold, new_threshold) -> None:
+    for value, what in ((threshold, "threshold"), (new_threshold, "new-object threshold")):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
+            raise PromptError(f"{what} {value} must be between 0 and 1")
+
+
+def _set_thresholds(model, threshold, new_threshold) -> None:
+    """Detection score to keep tracks matched, and to start one (never below the first)."""
+    if threshold is not None:
+        model.score_threshold_detection = float(threshold)
+        model.new_det_thresh = max(float(model.new_det_thresh), float(threshold))
+    if new_threshold is not None:
+        model.new_det_thresh = float(new_threshold)
+
+
 class ConceptVideoTracker:
     """A loaded ``Sam3VideoModel`` and ``Sam3VideoProcessor``; :meth:`track` runs one video."""
 
@@ -73,14 +88,8 @@ class ConceptVideoTracker:
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ModelError(f"model {resolved.describe()} has no SAM 3 video processor files that load "
                              f"({str(exc).splitlines()[0][:160]})", model_name=name) from None
-        for value, what in ((threshold, "threshold"), (new_threshold, "new-object threshold")):
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise PromptError(f"{what} {value} must be between 0 and 1")
-        if threshold is not None:
-            model.score_threshold_detection = float(threshold)
-            model.new_det_thresh = max(float(model.new_det_thresh), float(threshold))
-        if new_threshold is not None:
-            model.new_det_thresh = float(new_threshold)
+        _check_thresholds(threshold, new_threshold)
+        _set_thresholds(model, threshold, new_threshold)
         install()
         return cls(model, processor, device=dev, dtype=dtype, name=resolved.name)
 
@@ -122,9 +131,7 @@ class ConceptVideoTracker:
         texts = [t.strip() for t in texts if t and t.strip()]
         if not texts:
             raise PromptError('the text prompt is empty; give a noun phrase, e.g. --text "person"')
-        for value, what in ((threshold, "threshold"), (new_threshold, "new-object threshold")):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
-                raise PromptError(f"{what} {value} must be between 0 and 1")
+        _check_thresholds(threshold, new_threshold)
         self.categories.clear()
         return self._run(frames, texts, total_frames, prune, keep_pixels, threshold, new_threshold)
 
@@ -132,11 +139,7 @@ class ConceptVideoTracker:
     def _run(self, frames, texts, total_frames, prune, keep_pixels, threshold, new_threshold) -> Iterator[TrackedFrame]:
         m = self.model
         saved = (m.score_threshold_detection, m.new_det_thresh)
-        if threshold is not None:
-            m.score_threshold_detection = float(threshold)
-            m.new_det_thresh = max(float(m.new_det_thresh), float(threshold))
-        if new_threshold is not None:
-            m.new_det_thresh = float(new_threshold)
+        _set_thresholds(m, threshold, new_threshold)
         try:
             yield from self._frames(frames, texts, total_frames, prune, keep_pixels)
         finally:

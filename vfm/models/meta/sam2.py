@@ -28,7 +28,7 @@ import re
 import torch
 
 from vfm.models.meta.sam import build_model
-from vfm.models.meta.sam_keys import meta_to_hf
+from vfm.models.meta.sam_keys import KeyMap, meta_to_hf
 
 #: (embed dim, blocks per stage) -> (initial heads, global-attention blocks, window size per stage)
 RELEASED_HIERA = {
@@ -41,6 +41,14 @@ IMAGE_SIZE = 1024
 _VIDEO_ONLY = ("memory_attention.", "memory_encoder.", "maskmem_tpos_enc", "obj_ptr_proj.", "obj_ptr_tpos_proj.",
                "no_obj_ptr", "no_obj_embed_spatial", "no_mem_pos_enc", "mask_downsample.")
 _MLP = re.compile(r"^(.*(?:\.mlp|mlps\.\d+|_head))\.layers\.(\d+)\.(weight|bias)$")
+#: the image model's own names (the prompt encoder and mask decoder are renamed as SAM's, sam_keys.SAM_KEYS)
+IMAGE_KEYS = KeyMap([
+    ("image_encoder.trunk.blocks.{}.norm{}.", "vision_encoder.backbone.blocks.{}.layer_norm{}."),
+    ("image_encoder.trunk.patch_embed.proj.", "vision_encoder.backbone.patch_embed.projection."),
+    ("image_encoder.trunk.", "vision_encoder.backbone."),
+    ("image_encoder.neck.convs.{}.conv.", "vision_encoder.neck.convs.{}."),
+    ("no_mem_embed", "no_memory_embedding"),
+])
 
 
 def _count(state: dict, pattern: str) -> int:
@@ -75,11 +83,7 @@ def meta_to_hf_sam2(state: dict) -> dict:
             i, d = int(m[2]), depth[m[1]]
             layer = "proj_in" if i == 0 else "proj_out" if i == d - 1 else f"layers.{i - 1}"
             new = f"{m[1]}.{layer}.{m[3]}"
-        new = re.sub(r"^image_encoder\.trunk\.", "vision_encoder.backbone.", new)
-        new = re.sub(r"^(vision_encoder\.backbone\.blocks\.\d+)\.norm(\d)\.", r"\1.layer_norm\2.", new)
-        new = re.sub(r"^vision_encoder\.backbone\.patch_embed\.proj\.", "vision_encoder.backbone.patch_embed.projection.", new)
-        new = re.sub(r"^image_encoder\.neck\.convs\.(\d+)\.conv\.", r"vision_encoder.neck.convs.\1.", new)
-        out["no_memory_embedding" if new == "no_mem_embed" else new] = value
+        out[IMAGE_KEYS.to_hf(new)] = value
     # SAM's prompt-encoder / decoder names (mask_embed, upscale_*, layer_norm*, its MLPs); attention out_proj -> o_proj
     sam_part = meta_to_hf({k: v for k, v in out.items() if k.startswith(("prompt_encoder.", "mask_decoder."))})
     out = {k: v for k, v in out.items() if not k.startswith(("prompt_encoder.", "mask_decoder."))}
@@ -143,37 +147,36 @@ def sam2_from_meta(state: dict):
 
 
 # ---------------------------------------------------------------------------------- video (SAM 2.1)
-#: Meta SAM 2.1 memory modules -> transformers Sam2VideoModel names (after ``memory_attention``'s and the
-#: fuser's per-layer renames below)
-_VIDEO_RULES = [
-    (r"^maskmem_tpos_enc$", "memory_temporal_positional_encoding"),
-    (r"^no_mem_embed$", "no_memory_embedding"),
-    (r"^no_mem_pos_enc$", "no_memory_positional_encoding"),
-    (r"^no_obj_ptr$", "no_object_pointer"),
-    (r"^no_obj_embed_spatial$", "occlusion_spatial_embedding_parameter"),
-    (r"^(memory_attention\.layers\.\d+\.(?:self_attn|cross_attn_image))\.out_proj\.", r"\1.o_proj."),
-    (r"^(memory_attention\.layers\.\d+)\.norm(\d)\.", r"\1.layer_norm\2."),
-    (r"^memory_attention\.norm\.", "memory_attention.layer_norm."),
-    (r"^memory_encoder\.pix_feat_proj\.", "memory_encoder.feature_projection."),
-    (r"^memory_encoder\.out_proj\.", "memory_encoder.projection."),
-    (r"^memory_encoder\.fuser\.layers\.(\d+)\.gamma$", r"memory_encoder.memory_fuser.layers.\1.scale"),
-    (r"^memory_encoder\.fuser\.layers\.(\d+)\.dwconv\.", r"memory_encoder.memory_fuser.layers.\1.depthwise_conv."),
-    (r"^memory_encoder\.fuser\.layers\.(\d+)\.norm\.", r"memory_encoder.memory_fuser.layers.\1.layer_norm."),
-    (r"^memory_encoder\.fuser\.layers\.(\d+)\.pwconv(\d)\.", r"memory_encoder.memory_fuser.layers.\1.pointwise_conv\2."),
-    (r"^obj_ptr_tpos_proj\.", "temporal_positional_encoding_projection_layer."),
-    (r"^mask_downsample\.", "mask_downsample."),
-]
+#: Meta SAM 2.1 memory modules <-> transformers Sam2VideoModel names (the mask downsampler's Sequential
+#: indices and the object-pointer MLP are renamed by position in the functions below)
+VIDEO_KEYS = KeyMap([
+    ("maskmem_tpos_enc", "memory_temporal_positional_encoding"),
+    ("no_mem_pos_enc", "no_memory_positional_encoding"),
+    ("no_obj_ptr", "no_object_pointer"),
+    ("no_obj_embed_spatial", "occlusion_spatial_embedding_parameter"),
+    ("memory_attention.layers.{}.self_attn.out_proj.", "memory_attention.layers.{}.self_attn.o_proj."),
+    ("memory_attention.layers.{}.cross_attn_image.out_proj.", "memory_attention.layers.{}.cross_attn_image.o_proj."),
+    ("memory_attention.layers.{}.norm{}.", "memory_attention.layers.{}.layer_norm{}."),
+    ("memory_attention.norm.", "memory_attention.layer_norm."),
+    ("memory_encoder.pix_feat_proj.", "memory_encoder.feature_projection."),
+    ("memory_encoder.out_proj.", "memory_encoder.projection."),
+    ("memory_encoder.fuser.layers.{}.gamma", "memory_encoder.memory_fuser.layers.{}.scale"),
+    ("memory_encoder.fuser.layers.{}.dwconv.", "memory_encoder.memory_fuser.layers.{}.depthwise_conv."),
+    ("memory_encoder.fuser.layers.{}.norm.", "memory_encoder.memory_fuser.layers.{}.layer_norm."),
+    ("memory_encoder.fuser.layers.{}.pwconv{}.", "memory_encoder.memory_fuser.layers.{}.pointwise_conv{}."),
+    ("obj_ptr_tpos_proj.", "temporal_positional_encoding_projection_layer."),
+])
 
 
 def meta_to_hf_sam2_video(state: dict) -> dict:
     """Rename a Meta SAM 2.1 state dict (image model and memory) to transformers' Sam2VideoModel names."""
-    out = {k: v for k, v in meta_to_hf_sam2(state).items() if k != "no_memory_embedding"}
+    out = meta_to_hf_sam2(state)
     # the mask downsampler: Sequential [conv, LayerNorm2d, GELU] x n, then a 1x1 conv
     down = sorted({int(m[1]) for k in state if (m := re.match(r"^memory_encoder\.mask_downsampler\.encoder\.(\d+)\.", k))})
     final = down[-1] if down else None
     depth = _count(state, r"^obj_ptr_proj\.layers\.(\d+)\.")
     for key, value in state.items():
-        if not key.startswith(_VIDEO_ONLY) and key != "no_mem_embed":
+        if not key.startswith(_VIDEO_ONLY):
             continue
         new = key
         if m := re.match(r"^memory_encoder\.mask_downsampler\.encoder\.(\d+)\.(.+)$", key):
@@ -188,10 +191,7 @@ def meta_to_hf_sam2_video(state: dict) -> dict:
             layer = "proj_in" if i == 0 else "proj_out" if i == depth - 1 else f"layers.{i - 1}"
             new = f"object_pointer_proj.{layer}.{m[2]}"
         else:
-            for pattern, repl in _VIDEO_RULES:
-                new, n = re.subn(pattern, repl, key)
-                if n:
-                    break
+            new = VIDEO_KEYS.to_hf(key)
         out[new] = value
     return out
 
@@ -223,23 +223,6 @@ def sam2_video_from_meta(state: dict):
 
 # ---------------------------------------------------------------------------------- the inverse
 _HF_MLP = re.compile(r"^(.*(?:\.mlp|mlps\.\d+|_head)|object_pointer_proj)\.(proj_in|proj_out|layers\.(\d+))\.(weight|bias)$")
-_VIDEO_INVERSE = [
-    (r"^memory_temporal_positional_encoding$", "maskmem_tpos_enc"),
-    (r"^no_memory_embedding$", "no_mem_embed"),
-    (r"^no_memory_positional_encoding$", "no_mem_pos_enc"),
-    (r"^no_object_pointer$", "no_obj_ptr"),
-    (r"^occlusion_spatial_embedding_parameter$", "no_obj_embed_spatial"),
-    (r"^(memory_attention\.layers\.\d+\.(?:self_attn|cross_attn_image))\.o_proj\.", r"\1.out_proj."),
-    (r"^(memory_attention\.layers\.\d+)\.layer_norm(\d)\.", r"\1.norm\2."),
-    (r"^memory_attention\.layer_norm\.", "memory_attention.norm."),
-    (r"^memory_encoder\.feature_projection\.", "memory_encoder.pix_feat_proj."),
-    (r"^memory_encoder\.projection\.", "memory_encoder.out_proj."),
-    (r"^memory_encoder\.memory_fuser\.layers\.(\d+)\.scale$", r"memory_encoder.fuser.layers.\1.gamma"),
-    (r"^memory_encoder\.memory_fuser\.layers\.(\d+)\.depthwise_conv\.", r"memory_encoder.fuser.layers.\1.dwconv."),
-    (r"^memory_encoder\.memory_fuser\.layers\.(\d+)\.layer_norm\.", r"memory_encoder.fuser.layers.\1.norm."),
-    (r"^memory_encoder\.memory_fuser\.layers\.(\d+)\.pointwise_conv(\d)\.", r"memory_encoder.fuser.layers.\1.pwconv\2."),
-    (r"^temporal_positional_encoding_projection_layer\.", "obj_ptr_tpos_proj."),
-]
 
 
 def hf_to_meta_sam2(hf: dict) -> dict:
@@ -276,15 +259,7 @@ def hf_to_meta_sam2(hf: dict) -> dict:
             new = f"memory_encoder.mask_downsampler.encoder.{3 * int(mm[1]) + (mm[2] == 'layer_norm')}.{mm[3]}"
         elif mm := re.match(r"^memory_encoder\.mask_downsampler\.final_conv\.(.+)$", new):
             new = f"memory_encoder.mask_downsampler.encoder.{3 * n_down}.{mm[1]}"
-        new = re.sub(r"^(vision_encoder\.backbone\.blocks\.\d+)\.layer_norm(\d)\.", r"\1.norm\2.", new)
-        new = re.sub(r"^vision_encoder\.backbone\.patch_embed\.projection\.", "vision_encoder.backbone.patch_embed.proj.", new)
-        new = re.sub(r"^vision_encoder\.backbone\.", "image_encoder.trunk.", new)
-        new = re.sub(r"^vision_encoder\.neck\.convs\.(\d+)\.", r"image_encoder.neck.convs.\1.conv.", new)
-        for pattern, repl in _VIDEO_INVERSE:
-            new, n = re.subn(pattern, repl, new)
-            if n:
-                break
-        out[new] = value
+        out[VIDEO_KEYS.to_meta(IMAGE_KEYS.to_meta(new))] = value
     for key, value in hf_to_meta(sam_part).items():
         key = re.sub(r"^prompt_encoder\.", "sam_prompt_encoder.", key)
         out[re.sub(r"^mask_decoder\.", "sam_mask_decoder.", key)] = value

@@ -31,84 +31,75 @@ import re
 
 import torch
 
-# (Meta pattern, transformers replacement), applied in order to each key. Inverse rules below.
-_TO_HF = [
-    (r"^image_encoder\.blocks\.(\d+)\.norm(\d)\.", r"vision_encoder.layers.\1.layer_norm\2."),
-    (r"^image_encoder\.blocks\.", "vision_encoder.layers."),
-    (r"^image_encoder\.patch_embed\.proj\.", "vision_encoder.patch_embed.projection."),
-    (r"^image_encoder\.neck\.0\.", "vision_encoder.neck.conv1."),
-    (r"^image_encoder\.neck\.1\.", "vision_encoder.neck.layer_norm1."),
-    (r"^image_encoder\.neck\.2\.", "vision_encoder.neck.conv2."),
-    (r"^image_encoder\.neck\.3\.", "vision_encoder.neck.layer_norm2."),
-    (r"^image_encoder\.", "vision_encoder."),
-    (r"^prompt_encoder\.pe_layer\.positional_encoding_gaussian_matrix$", "prompt_encoder.shared_embedding.positional_embedding"),
-    (r"^prompt_encoder\.point_embeddings\.", "prompt_encoder.point_embed."),
-    (r"^prompt_encoder\.mask_downscaling\.0\.", "prompt_encoder.mask_embed.conv1."),
-    (r"^prompt_encoder\.mask_downscaling\.1\.", "prompt_encoder.mask_embed.layer_norm1."),
-    (r"^prompt_encoder\.mask_downscaling\.3\.", "prompt_encoder.mask_embed.conv2."),
-    (r"^prompt_encoder\.mask_downscaling\.4\.", "prompt_encoder.mask_embed.layer_norm2."),
-    (r"^prompt_encoder\.mask_downscaling\.6\.", "prompt_encoder.mask_embed.conv3."),
-    (r"^(mask_decoder\.transformer\.layers\.\d+)\.norm(\d)\.", r"\1.layer_norm\2."),
-    (r"^mask_decoder\.transformer\.norm_final_attn\.", "mask_decoder.transformer.layer_norm_final_attn."),
-    (r"^mask_decoder\.output_upscaling\.0\.", "mask_decoder.upscale_conv1."),
-    (r"^mask_decoder\.output_upscaling\.1\.", "mask_decoder.upscale_layer_norm."),
-    (r"^mask_decoder\.output_upscaling\.3\.", "mask_decoder.upscale_conv2."),
-    (r"^mask_decoder\.hf_token\.", "mask_decoder.hq_token."),
-    (r"^mask_decoder\.hf_mlp\.", "mask_decoder.hq_mask_mlp."),
-    (r"^mask_decoder\.compress_vit_feat\.0\.", "mask_decoder.compress_vit_conv1."),
-    (r"^mask_decoder\.compress_vit_feat\.1\.", "mask_decoder.compress_vit_norm."),
-    (r"^mask_decoder\.compress_vit_feat\.3\.", "mask_decoder.compress_vit_conv2."),
-    (r"^mask_decoder\.embedding_encoder\.0\.", "mask_decoder.encoder_conv1."),
-    (r"^mask_decoder\.embedding_encoder\.1\.", "mask_decoder.encoder_norm."),
-    (r"^mask_decoder\.embedding_encoder\.3\.", "mask_decoder.encoder_conv2."),
-    (r"^mask_decoder\.embedding_maskfeature\.0\.", "mask_decoder.mask_conv1."),
-    (r"^mask_decoder\.embedding_maskfeature\.1\.", "mask_decoder.mask_norm."),
-    (r"^mask_decoder\.embedding_maskfeature\.3\.", "mask_decoder.mask_conv2."),
-]
-_TO_META = [
-    (r"^vision_encoder\.layers\.(\d+)\.layer_norm(\d)\.", r"image_encoder.blocks.\1.norm\2."),
-    (r"^vision_encoder\.layers\.", "image_encoder.blocks."),
-    (r"^vision_encoder\.patch_embed\.projection\.", "image_encoder.patch_embed.proj."),
-    (r"^vision_encoder\.neck\.conv1\.", "image_encoder.neck.0."),
-    (r"^vision_encoder\.neck\.layer_norm1\.", "image_encoder.neck.1."),
-    (r"^vision_encoder\.neck\.conv2\.", "image_encoder.neck.2."),
-    (r"^vision_encoder\.neck\.layer_norm2\.", "image_encoder.neck.3."),
-    (r"^vision_encoder\.", "image_encoder."),
-    (r"^prompt_encoder\.shared_embedding\.positional_embedding$", "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"),
-    (r"^prompt_encoder\.point_embed\.", "prompt_encoder.point_embeddings."),
-    (r"^prompt_encoder\.mask_embed\.conv1\.", "prompt_encoder.mask_downscaling.0."),
-    (r"^prompt_encoder\.mask_embed\.layer_norm1\.", "prompt_encoder.mask_downscaling.1."),
-    (r"^prompt_encoder\.mask_embed\.conv2\.", "prompt_encoder.mask_downscaling.3."),
-    (r"^prompt_encoder\.mask_embed\.layer_norm2\.", "prompt_encoder.mask_downscaling.4."),
-    (r"^prompt_encoder\.mask_embed\.conv3\.", "prompt_encoder.mask_downscaling.6."),
-    (r"^(mask_decoder\.transformer\.layers\.\d+)\.layer_norm(\d)\.", r"\1.norm\2."),
-    (r"^mask_decoder\.transformer\.layer_norm_final_attn\.", "mask_decoder.transformer.norm_final_attn."),
-    (r"^mask_decoder\.upscale_conv1\.", "mask_decoder.output_upscaling.0."),
-    (r"^mask_decoder\.upscale_layer_norm\.", "mask_decoder.output_upscaling.1."),
-    (r"^mask_decoder\.upscale_conv2\.", "mask_decoder.output_upscaling.3."),
-    (r"^mask_decoder\.hq_token\.", "mask_decoder.hf_token."),
-    (r"^mask_decoder\.hq_mask_mlp\.", "mask_decoder.hf_mlp."),
-    (r"^mask_decoder\.compress_vit_conv1\.", "mask_decoder.compress_vit_feat.0."),
-    (r"^mask_decoder\.compress_vit_norm\.", "mask_decoder.compress_vit_feat.1."),
-    (r"^mask_decoder\.compress_vit_conv2\.", "mask_decoder.compress_vit_feat.3."),
-    (r"^mask_decoder\.encoder_conv1\.", "mask_decoder.embedding_encoder.0."),
-    (r"^mask_decoder\.encoder_norm\.", "mask_decoder.embedding_encoder.1."),
-    (r"^mask_decoder\.encoder_conv2\.", "mask_decoder.embedding_encoder.3."),
-    (r"^mask_decoder\.mask_conv1\.", "mask_decoder.embedding_maskfeature.0."),
-    (r"^mask_decoder\.mask_norm\.", "mask_decoder.embedding_maskfeature.1."),
-    (r"^mask_decoder\.mask_conv2\.", "mask_decoder.embedding_maskfeature.3."),
-]
+class KeyMap:
+    """Key renames both ways from one table of (Meta, transformers) templates, tried in order, first match wins.
+
+    ``{}`` stands for a number (kept); a template ending in ``.`` renames a key's prefix, any other
+    names a whole key. Keys no template matches keep their name.
+    """
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self.to_hf_rules = [self._compile(meta, hf) for meta, hf in pairs]
+        self.to_meta_rules = [self._compile(hf, meta) for meta, hf in pairs]
+
+    @staticmethod
+    def _compile(src: str, dst: str) -> tuple[re.Pattern, str]:
+        pattern = "^" + re.escape(src).replace(r"\{\}", r"(\d+)") + ("" if src.endswith(".") else "$")
+        parts = dst.split("{}")  # key names hold no backslashes
+        repl = "".join(part + (rf"\g<{i + 1}>" if i < len(parts) - 1 else "") for i, part in enumerate(parts))
+        return re.compile(pattern), repl
+
+    @staticmethod
+    def _apply(key: str, rules) -> str:
+        for pattern, repl in rules:
+            new, n = pattern.subn(repl, key, count=1)
+            if n:
+                return new
+        return key
+
+    def to_hf(self, key: str) -> str:
+        return self._apply(key, self.to_hf_rules)
+
+    def to_meta(self, key: str) -> str:
+        return self._apply(key, self.to_meta_rules)
+
+
+SAM_KEYS = KeyMap([
+    ("image_encoder.blocks.{}.norm{}.", "vision_encoder.layers.{}.layer_norm{}."),
+    ("image_encoder.blocks.", "vision_encoder.layers."),
+    ("image_encoder.patch_embed.proj.", "vision_encoder.patch_embed.projection."),
+    ("image_encoder.neck.0.", "vision_encoder.neck.conv1."),
+    ("image_encoder.neck.1.", "vision_encoder.neck.layer_norm1."),
+    ("image_encoder.neck.2.", "vision_encoder.neck.conv2."),
+    ("image_encoder.neck.3.", "vision_encoder.neck.layer_norm2."),
+    ("image_encoder.", "vision_encoder."),
+    ("prompt_encoder.pe_layer.positional_encoding_gaussian_matrix", "prompt_encoder.shared_embedding.positional_embedding"),
+    ("prompt_encoder.point_embeddings.", "prompt_encoder.point_embed."),
+    ("prompt_encoder.mask_downscaling.0.", "prompt_encoder.mask_embed.conv1."),
+    ("prompt_encoder.mask_downscaling.1.", "prompt_encoder.mask_embed.layer_norm1."),
+    ("prompt_encoder.mask_downscaling.3.", "prompt_encoder.mask_embed.conv2."),
+    ("prompt_encoder.mask_downscaling.4.", "prompt_encoder.mask_embed.layer_norm2."),
+    ("prompt_encoder.mask_downscaling.6.", "prompt_encoder.mask_embed.conv3."),
+    ("mask_decoder.transformer.layers.{}.norm{}.", "mask_decoder.transformer.layers.{}.layer_norm{}."),
+    ("mask_decoder.transformer.norm_final_attn.", "mask_decoder.transformer.layer_norm_final_attn."),
+    ("mask_decoder.output_upscaling.0.", "mask_decoder.upscale_conv1."),
+    ("mask_decoder.output_upscaling.1.", "mask_decoder.upscale_layer_norm."),
+    ("mask_decoder.output_upscaling.3.", "mask_decoder.upscale_conv2."),
+    ("mask_decoder.hf_token.", "mask_decoder.hq_token."),
+    ("mask_decoder.hf_mlp.", "mask_decoder.hq_mask_mlp."),
+    ("mask_decoder.compress_vit_feat.0.", "mask_decoder.compress_vit_conv1."),
+    ("mask_decoder.compress_vit_feat.1.", "mask_decoder.compress_vit_norm."),
+    ("mask_decoder.compress_vit_feat.3.", "mask_decoder.compress_vit_conv2."),
+    ("mask_decoder.embedding_encoder.0.", "mask_decoder.encoder_conv1."),
+    ("mask_decoder.embedding_encoder.1.", "mask_decoder.encoder_norm."),
+    ("mask_decoder.embedding_encoder.3.", "mask_decoder.encoder_conv2."),
+    ("mask_decoder.embedding_maskfeature.0.", "mask_decoder.mask_conv1."),
+    ("mask_decoder.embedding_maskfeature.1.", "mask_decoder.mask_norm."),
+    ("mask_decoder.embedding_maskfeature.3.", "mask_decoder.mask_conv2."),
+])
 _MLP = re.compile(r"^(mask_decoder\.(?:iou_prediction_head|output_hypernetworks_mlps\.\d+|hf_mlp|hq_mask_mlp))\.(.+)$")
 IMAGE_PE = "shared_image_embedding.positional_embedding"
 PROMPT_PE = "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"
-
-
-def _rename(key: str, rules) -> str:
-    for pattern, repl in rules:
-        new, n = re.subn(pattern, repl, key)
-        if n:
-            return new
-    return key
 
 
 def _mlp_depths(keys, meta: bool) -> dict[str, int]:
@@ -156,7 +147,7 @@ def meta_to_hf(state: dict[str, torch.Tensor], *, encoder: bool = True) -> dict[
     for key, value in state.items():
         if key.startswith("image_encoder.") and not encoder:
             continue
-        new = _rename_mlp(key, depth, to_hf=True) or _rename(key, _TO_HF)
+        new = _rename_mlp(key, depth, to_hf=True) or SAM_KEYS.to_hf(key)
         out[new] = value
     if PROMPT_PE in state:
         out[IMAGE_PE] = state[PROMPT_PE]
@@ -173,5 +164,5 @@ def hf_to_meta(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for key, value in state.items():
         if key == IMAGE_PE:
             continue
-        out[_rename_mlp(key, depth, to_hf=False) or _rename(key, _TO_META)] = value
+        out[_rename_mlp(key, depth, to_hf=False) or SAM_KEYS.to_meta(key)] = value
     return out
