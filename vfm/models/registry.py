@@ -140,6 +140,25 @@ register_alias("dpt-hybrid-midas", "Intel/dpt-hybrid-midas", "dpt", "depth", "DP
 register_alias("zoedepth-nyu-kitti", "Intel/zoedepth-nyu-kitti", "zoedepth", "depth", "ZoeDepth BEiT-L, NYU + KITTI heads: metres")
 register_alias("depth-pro", "apple/DepthPro-hf", "depth-pro", "depth", "Depth Pro (Apple, 952M): metres, focal length, field of view")
 
+# Vision-language: captions, questions, OCR (vfm caption / ask / read) -------------------------------
+register_alias("florence-2-base", "florence-community/Florence-2-base", "florence2", "caption",
+               "Florence-2 base (230M), Microsoft: captions, detailed captions, OCR with regions, phrase grounding")
+register_alias("florence-2-large", "florence-community/Florence-2-large", "florence2", "caption",
+               "Florence-2 large (770M): captions, detailed captions, OCR with regions, phrase grounding")
+register_alias("blip-base", "Salesforce/blip-image-captioning-base", "blip", "caption", "BLIP ViT-B captioning (247M), Salesforce")
+register_alias("blip-large", "Salesforce/blip-image-captioning-large", "blip", "caption", "BLIP ViT-L captioning (470M)")
+register_alias("blip-vqa-base", "Salesforce/blip-vqa-base", "blip-vqa", "ask", "BLIP ViT-B visual question answering (385M): short answers")
+register_alias("smolvlm-256m", "HuggingFaceTB/SmolVLM-256M-Instruct", "smolvlm", "ask", "SmolVLM 256M Instruct: chat about images, on a CPU")
+register_alias("smolvlm-500m", "HuggingFaceTB/SmolVLM-500M-Instruct", "smolvlm", "ask", "SmolVLM 500M Instruct: chat about images")
+register_alias("smolvlm2-2.2b", "HuggingFaceTB/SmolVLM2-2.2B-Instruct", "smolvlm", "ask", "SmolVLM2 2.2B Instruct: images and videos")
+register_alias("llava-1.5-7b", "llava-hf/llava-1.5-7b-hf", "llava", "ask", "LLaVA 1.5 7B (CLIP ViT-L + Vicuna)")
+register_alias("llava-onevision-0.5b", "llava-hf/llava-onevision-qwen2-0.5b-ov-hf", "llava-onevision", "ask",
+               "LLaVA-OneVision 0.5B (SigLIP + Qwen2): images and videos")
+register_alias("llava-onevision-7b", "llava-hf/llava-onevision-qwen2-7b-ov-hf", "llava-onevision", "ask",
+               "LLaVA-OneVision 7B: images and videos")
+register_alias("qwen2.5-vl-3b", "Qwen/Qwen2.5-VL-3B-Instruct", "qwen2.5-vl", "ask", "Qwen2.5-VL 3B Instruct: images, videos, documents")
+register_alias("qwen2.5-vl-7b", "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2.5-vl", "ask", "Qwen2.5-VL 7B Instruct: images, videos, documents")
+
 #: transformers ``model_type`` -> vfm family.
 MODEL_TYPE_FAMILY: dict[str, str] = {
     "sam": "sam",
@@ -177,6 +196,14 @@ MODEL_TYPE_FAMILY: dict[str, str] = {
     "dpt": "dpt",
     "zoedepth": "zoedepth",
     "depth_pro": "depth-pro",
+    "florence2": "florence2",
+    "blip": "blip",  # BlipForQuestionAnswering checkpoints: "blip-vqa" (see _family_from_config)
+    "smolvlm": "smolvlm",
+    "idefics3": "smolvlm",  # SmolVLM (v1) checkpoints are Idefics3 models
+    "llava": "llava",
+    "llava_onevision": "llava-onevision",
+    "qwen2_5_vl": "qwen2.5-vl",
+    "qwen2_vl": "qwen2.5-vl",
 }
 
 
@@ -316,7 +343,17 @@ FAMILY_TASKS: dict[str, tuple[str, ...]] = {
     "dpt": ("depth",),
     "zoedepth": ("depth",),
     "depth-pro": ("depth",),
+    "florence2": ("caption", "read"),
+    "blip": ("caption",),
+    "blip-vqa": ("ask",),
+    "smolvlm": ("caption", "ask"),
+    "llava": ("caption", "ask"),
+    "llava-onevision": ("caption", "ask"),
+    "qwen2.5-vl": ("caption", "ask"),
 }
+
+#: Chat VLM families that take a video (frames sampled uniformly): ``vfm ask VIDEO``.
+VIDEO_CHAT_FAMILIES = ("smolvlm", "llava-onevision", "qwen2.5-vl")
 
 
 def _check_task(name: str, family: str, task: str | None) -> None:
@@ -335,6 +372,8 @@ def _check_task(name: str, family: str, task: str | None) -> None:
 def _family_from_config(name: str, config: dict[str, Any]) -> str:
     model_type = config.get("model_type")
     family = MODEL_TYPE_FAMILY.get(model_type or "")
+    if family == "blip" and "BlipForQuestionAnswering" in (config.get("architectures") or ()):
+        family = "blip-vqa"
     if family is None:
         supported = ", ".join(sorted(MODEL_TYPE_FAMILY))
         raise ModelError(f"model '{name}' has model_type '{model_type}', which vfm does not support (supported: {supported})",
