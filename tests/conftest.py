@@ -91,6 +91,23 @@ def siglip_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory):
+    """``tiny_vlm(family)`` -> the directory of a tiny random-weight checkpoint of that vision-language
+    family (vfm.testing.tiny_vlm.BUILDERS), built once per session."""
+    from vfm.testing.tiny_vlm import BUILDERS
+
+    root = tmp_path_factory.mktemp("vlm")
+    built: dict[str, object] = {}
+
+    def get(family: str):
+        if family not in built:
+            built[family] = BUILDERS[family](root / family)
+        return built[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def tiny_segmenter(tiny_sam_dir):
     from vfm.tasks.segment import Segmenter
 

@@ -13,7 +13,7 @@ import re
 import sys
 
 #: Subcommand modules under vfm.cli, in help order.
-COMMANDS = ["segment", "everything", "track", "models", "detect", "ground", "classify", "tag", "depth", "semantic", "panoptic", "lidar3d", "embed", "index", "search", "dedupe", "serve", "mcp", "label", "convert", "eval"]
+COMMANDS = ["segment", "everything", "track", "models", "detect", "ground", "classify", "tag", "caption", "ask", "read", "depth", "semantic", "panoptic", "lidar3d", "embed", "index", "search", "dedupe", "serve", "mcp", "label", "convert", "eval"]
 
 
 #: Values that start with '-' but are numbers, or comma-separated numbers ("-5,100", "-0.5,2,1"), are
