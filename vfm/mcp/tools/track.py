@@ -22,8 +22,11 @@ OBJECT = {
 
 
 async def run(args, ctx) -> Answer:
+    import re
+
     import anyio
 
+    from vfm.errors import PromptError
     from vfm.mcp.inputs import video_path
     from vfm.video.prompts import check_prompts, prompt_entries
     from vfm.video.reader import open_video
@@ -39,9 +42,12 @@ async def run(args, ctx) -> Answer:
         entries.append(entry)
     prompts = prompt_entries(entries, "objects", max_points=256)
     path = video_path(args["video"], ctx.roots)
-    video = await anyio.to_thread.run_sync(lambda: open_video(str(path), start=start, end=end, stride=stride,
-                                                              max_pixels=ctx.max_pixels))
-    check_prompts(prompts, width=video.width, height=video.height, video=video)
+    try:
+        video = await anyio.to_thread.run_sync(lambda: open_video(str(path), start=start, end=end, stride=stride,
+                                                                  max_pixels=ctx.max_pixels))
+        check_prompts(prompts, width=video.width, height=video.height, video=video)
+    except PromptError as exc:  # vfm track's messages name its flags; here they are arguments
+        raise PromptError(re.sub(r"--(start|end|stride)\b", r"\1", str(exc))) from None
 
     def work(tracker):
         from vfm.video.run import track_video
