@@ -54,8 +54,8 @@ def check_arguments(tool: str, schema: dict, arguments: dict[str, Any] | None) -
         raise PromptError(f"{tool}: argument '{where}' must be {_type_names(error.validator_value)}, "
                           f"got {_show(error.instance)}")
     if error.validator == "enum":
-        raise PromptError(f"{tool}: argument '{where}' is {_show(error.instance)}, which this server does not offer; "
-                          f"choose one of {', '.join(map(str, error.validator_value))}")
+        raise PromptError(f"{tool}: argument '{where}' is {_show(error.instance)}; it must be one of "
+                          f"{', '.join(json.dumps(v) for v in error.validator_value)}")
     if error.validator in ("minItems", "maxItems") and error.validator_value == error.schema.get("minItems") == error.schema.get("maxItems"):
         raise PromptError(f"{tool}: argument '{where}' must have exactly {error.validator_value} items, "
                           f"got {_show(error.instance)}")

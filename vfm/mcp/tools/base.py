@@ -4,7 +4,7 @@ spells an image, a point or a class list the same way."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import anyio
@@ -62,7 +62,6 @@ class Context:
     choices: dict[str, list[str]]  # role -> model names offered, the default first
     max_pixels: int | None = None
     db: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def model(self, args: dict[str, Any], role: str, key: str = "model") -> tuple[str, str]:
         """(role, name) of the model a call asked for, or the role's default."""
