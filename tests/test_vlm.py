@@ -299,3 +299,12 @@ def test_cli_read_and_caption_ground(tiny_vlm, tiny_sam_dir, image_path, image_a
     assert [a["category_name"] for a in doc["annotations"]] == valid
     assert all("segmentation" in a for a in doc["annotations"])
     assert (out / "result.json").is_file() and (out / "overlay.png").is_file()
+
+
+def test_florence2_positions_bound_the_input_and_the_answer(tiny_vlm, image):
+    """BART's learned positions (256 in the tiny model, 1024 in the released ones) bound the grounded
+    text (cut to fit) and the answer's length (capped), instead of an index error inside the model."""
+    vlm = VisionLanguage.load(str(tiny_vlm("florence2")))
+    found = vlm.ground_text(image, " ".join(["a cat on a red sofa"] * 200), max_new_tokens=8)
+    assert found.image_size == (48, 80)
+    assert vlm.caption(image, max_new_tokens=1000).tokens <= 255

@@ -20,7 +20,7 @@ from pathlib import Path
 from vfm.cli.common import add_output_options, add_runtime_options
 from vfm.cli.vlm_opts import Grounding, add_generation_options, add_ground_options, emit_answer, streamer
 from vfm.errors import ImageError, PromptError
-from vfm.tasks.vlm import DEFAULT_ASK_MODEL, DEFAULT_FRAMES
+from vfm.models.vlm.defaults import DEFAULT_ASK_MODEL, DEFAULT_FRAMES
 
 
 def add_parser(sub) -> None:

@@ -17,7 +17,7 @@ import argparse
 from vfm.cli.common import add_output_options, add_runtime_options
 from vfm.cli.images import ImageRun, add_images_argument
 from vfm.cli.vlm_opts import Grounding, add_generation_options, add_ground_options, emit_answer, streamer
-from vfm.tasks.vlm import DEFAULT_CAPTION_MODEL
+from vfm.models.vlm.defaults import DEFAULT_CAPTION_MODEL
 
 
 def add_parser(sub) -> None:

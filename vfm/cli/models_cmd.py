@@ -6,7 +6,7 @@ from vfm.cli.common import print_json
 from vfm.errors import PromptError
 
 #: The tasks of the registry's aliases (`vfm models --task`).
-TASKS = ("segment", "ground", "track", "detect", "classify", "semantic", "depth", "embed")
+TASKS = ("segment", "ground", "track", "detect", "classify", "semantic", "depth", "embed", "caption", "ask", "read")
 
 
 def add_parser(sub) -> None:

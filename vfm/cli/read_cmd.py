@@ -13,7 +13,7 @@ import argparse
 
 from vfm.cli.common import add_output_options, add_runtime_options
 from vfm.cli.images import ImageRun, add_images_argument
-from vfm.tasks.vlm import DEFAULT_READ_MODEL, READ_MAX_NEW_TOKENS
+from vfm.models.vlm.defaults import DEFAULT_READ_MODEL, READ_MAX_NEW_TOKENS
 
 
 def add_parser(sub) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vfm.models.vlm.generation import MAX_NEW_TOKENS_LIMIT
-from vfm.tasks.answer_grounding import DEFAULT_GROUNDER, DEFAULT_SEGMENTER
-from vfm.tasks.vlm import DEFAULT_MAX_NEW_TOKENS
+from vfm.models.vlm.defaults import DEFAULT_GROUNDER, DEFAULT_MAX_NEW_TOKENS, DEFAULT_SEGMENTER, MAX_NEW_TOKENS_LIMIT
 
 
 def add_generation_options(p: argparse.ArgumentParser) -> None:

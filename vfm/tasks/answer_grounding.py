@@ -14,8 +14,7 @@ from vfm.io.image import LoadedImage
 from vfm.results.answer import Answer
 from vfm.results.instances import Instances
 
-DEFAULT_GROUNDER = "florence-2-base"
-DEFAULT_SEGMENTER = "sam-vit-base"
+from vfm.models.vlm.defaults import DEFAULT_GROUNDER, DEFAULT_SEGMENTER  # noqa: F401
 
 
 def ground_answer(answer: Answer, image: LoadedImage, grounder, segmenter=None) -> Answer:

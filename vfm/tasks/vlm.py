@@ -25,13 +25,8 @@ from vfm.models.vlm.generation import check_generation, generate
 from vfm.results.answer import Answer
 from vfm.results.instances import Instances
 
-DEFAULT_CAPTION_MODEL = "florence-2-base"
-DEFAULT_ASK_MODEL = "smolvlm-256m"
-DEFAULT_READ_MODEL = "florence-2-base"
-DEFAULT_MAX_NEW_TOKENS = 256
-READ_MAX_NEW_TOKENS = 1024
-DEFAULT_FRAMES = 8
-MAX_FRAMES = 64
+from vfm.models.vlm.defaults import (DEFAULT_ASK_MODEL, DEFAULT_CAPTION_MODEL, DEFAULT_FRAMES,  # noqa: F401
+                                     DEFAULT_MAX_NEW_TOKENS, DEFAULT_READ_MODEL, READ_MAX_NEW_TOKENS)
 
 
 def _loaded(image: ImageSource | LoadedImage, max_pixels: int | None = None) -> LoadedImage:
@@ -134,7 +129,8 @@ class VisionLanguage:
                 except (ValueError, TypeError, IndexError) as exc:  # the processor refused the input
                     raise PromptError(f"model '{self.name}' cannot take this input: {str(exc).splitlines()[0][:200]}") from exc
             out = generate(self.adapter.model, request.inputs, prompt_length=request.prompt_length,
-                           decode=self.adapter.decode, max_new_tokens=max_new_tokens, temperature=temperature,
+                           decode=self.adapter.decode, max_new_tokens=min(max_new_tokens, request.max_new_tokens_cap or max_new_tokens),
+                           temperature=temperature,
                            on_text=on_text, extra=request.extra)
         text = self.adapter.text(out.ids, out.sequence, request)
         return text, int(out.ids.numel()), out.seconds, out.first_token_seconds

@@ -13,7 +13,7 @@ import numpy as np
 
 from vfm.errors import PromptError, VideoError
 
-MAX_FRAMES = 64
+from vfm.models.vlm.defaults import MAX_FRAMES
 
 
 @dataclass

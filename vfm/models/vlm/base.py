@@ -20,7 +20,7 @@ from vfm.errors import PromptError
 CAPTION_PROMPT = "Describe this image in one sentence."
 DETAILED_CAPTION_PROMPT = "Describe this image in detail."
 
-MAX_QUESTION_CHARS = 4000
+from vfm.models.vlm.defaults import MAX_QUESTION_CHARS  # noqa: E402
 
 
 @dataclass
@@ -31,6 +31,7 @@ class Request:
     prompt_length: int  # leading output tokens that are not new (the prompt, or a decoder's start token)
     finish: Callable[[torch.Tensor, torch.Tensor], str] | None = None  # (new ids, full sequence) -> text
     extra: dict[str, Any] = field(default_factory=dict)  # more generate() settings
+    max_new_tokens_cap: int | None = None  # the most new tokens the model's positions allow
 
 
 def check_question(question: str | None) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from vfm.errors import PromptError
 from vfm.models.vlm.base import Request, VlmAdapter, pil
 
 CAPTION, DETAILED, OCR_REGIONS, GROUNDING = "<CAPTION>", "<DETAILED_CAPTION>", "<OCR_WITH_REGION>", "<CAPTION_TO_PHRASE_GROUNDING>"
@@ -22,7 +23,18 @@ class Florence2Adapter(VlmAdapter):
     captions = detailed = reads = grounds = True
 
     def task_request(self, image: np.ndarray, task: str, text: str = "") -> Request:
+        # BART's learned positions bound both the encoder's input (image tokens + instruction) and the answer
+        limit = int(self.model.config.get_text_config().max_position_embeddings)
         batch = self.processor(text=task + text, images=pil(image), return_tensors="pt")
+        excess = int(batch["input_ids"].shape[1]) - limit
+        if excess > 0:
+            if task != GROUNDING:
+                raise PromptError(f"the input is {excess} tokens over Florence-2's limit of {limit}")
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            if excess >= len(ids):
+                raise PromptError(f"the image alone fills Florence-2's {limit} positions; no room for the text")
+            text = self.tokenizer.decode(ids[:len(ids) - excess])  # ground the answer's first phrases that fit
+            batch = self.processor(text=task + text, images=pil(image), return_tensors="pt")
         size = (int(image.shape[1]), int(image.shape[0]))  # (width, height), as post_process_generation takes it
 
         def finish(new_ids, sequence) -> Any:
@@ -30,7 +42,7 @@ class Florence2Adapter(VlmAdapter):
             return self.processor.post_process_generation(raw, task=task, image_size=size)[task]
 
         # the output starts with the decoder's start token
-        return Request(self.to_device(batch), prompt_length=1, finish=finish)
+        return Request(self.to_device(batch), prompt_length=1, finish=finish, max_new_tokens_cap=limit - 1)
 
     def caption_request(self, image: np.ndarray, detailed: bool) -> Request:
         return self.task_request(image, DETAILED if detailed else CAPTION)

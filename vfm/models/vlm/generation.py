@@ -16,7 +16,7 @@ import torch
 
 from vfm.errors import PromptError
 
-MAX_NEW_TOKENS_LIMIT = 4096
+from vfm.models.vlm.defaults import MAX_NEW_TOKENS_LIMIT
 
 
 @dataclass
