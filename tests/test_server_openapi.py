@@ -19,13 +19,14 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.fixture(scope="module")
-def models(tiny_sam_dir, tmp_path_factory):
+def models(tiny_sam_dir, tiny_vlm, tmp_path_factory):
     from vfm.testing.tiny_clip import build_clip
     from vfm.testing.tiny_detectors import build_grounding_dino
 
     root = tmp_path_factory.mktemp("openapi-models")
     return ["--segmenter", str(tiny_sam_dir), "--detector", str(build_grounding_dino(root / "gdino", seed=0)),
-            "--classifier", str(build_clip(root / "clip", seed=0)), "--precision", "fp32", "--device", "cpu"]
+            "--classifier", str(build_clip(root / "clip", seed=0)), "--precision", "fp32", "--device", "cpu",
+            "--captioner", str(tiny_vlm("florence2")), "--vlm", str(tiny_vlm("smolvlm")), "--max-new-tokens", "32"]
 
 
 @pytest.fixture(scope="module")

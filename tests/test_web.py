@@ -368,3 +368,41 @@ def test_search_box_shows_hits_and_opens_one_in_the_segmentation_view(browser, t
                                "document.querySelector('#hits figure').title.startsWith('scene.png (score 1.000')")
         assert not errors
         ctx.close()
+
+
+def test_ask_box_shows_the_answer_and_the_grounded_phrases(browser, tiny_sam_dir, tiny_vlm, tmp_path):
+    """vfm serve --vlm / --captioner: the page's ask box shows the server's answer; "show" adds the
+    answer's grounded phrases as masks named by their phrase."""
+    import requests
+
+    from vfm.tasks.vlm import VisionLanguage
+
+    florence, smol = str(tiny_vlm("florence2")), str(tiny_vlm("smolvlm"))
+    app = create_app(ServerConfig(segmenter=str(tiny_sam_dir), captioner=florence, vlm=smol, device="cpu", precision="fp32"))
+    scene().save(tmp_path / "scene.png")
+    pixels = np.asarray(scene())
+    with serve_in_thread(app) as url:
+        ctx = browser.new_context(viewport={"width": 1280, "height": 760})
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.set_input_files("#file", str(tmp_path / "scene.png"))
+        page.wait_for_function("window.vfm.state.image !== null")
+        page.fill("#question", "What is in the picture?")
+        page.click("#ask-go")
+        page.wait_for_function("!document.querySelector('#answer-side').hidden")
+        expected = VisionLanguage.load(smol).ask(pixels, "What is in the picture?").text
+        assert page.text_content("#answer") == expected
+        assert "tokens" in page.text_content("#answer-info")
+        # caption + show: the grounded phrases become masks, as POST /v1/caption gives them
+        page.check("#ask-ground")
+        page.click("#caption-go")
+        page.wait_for_function("document.querySelector('#status').textContent.startsWith('captioned')")
+        image_id = page.evaluate("() => vfm.state.image.id")
+        doc = requests.post(f"{url}/v1/caption", json={"image_id": image_id, "ground": True}).json()
+        assert page.text_content("#answer") == doc["answer"]
+        names = page.evaluate("() => vfm.state.masks.map(m => m.name)")
+        assert names == [a["category_name"] for a in doc["annotations"]]
+        assert not errors
+        ctx.close()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 
 from vfm.errors import PromptError
-from vfm.server.config import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER, DEFAULT_TRACKER
+from vfm.server.config import (DEFAULT_CAPTIONER, DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER, DEFAULT_TRACKER,
+                               DEFAULT_VLM)
 
 
 def add_parser(sub) -> None:
@@ -28,6 +29,11 @@ def add_parser(sub) -> None:
                    help="a SAM 3 model (sam3) for text -> masks (POST /ground, the page's text box) instead of --detector + "
                         "--segmenter")
     p.add_argument("--tracker", default=DEFAULT_TRACKER, help=f"SAM 2.1 / EdgeTAM / SAM 3 for video tracking; SAM 3 also tracks \"text\" (default {DEFAULT_TRACKER})")
+    p.add_argument("--captioner", default=DEFAULT_CAPTIONER,
+                   help=f"captioning model for POST /v1/caption; a Florence-2 one also grounds answers (default {DEFAULT_CAPTIONER})")
+    p.add_argument("--vlm", default=DEFAULT_VLM, help=f"chat VLM for POST /v1/ask and the page's ask box (default {DEFAULT_VLM})")
+    p.add_argument("--max-new-tokens", type=int, default=1024, metavar="N",
+                   help="largest max_new_tokens a caption or answer may ask for (default 1024)")
     p.add_argument("--max-video-upload-mb", type=float, default=1024.0, help="largest accepted video upload in MB (default 1024)")
     p.add_argument("--video-dir", default=None, metavar="DIR",
                    help="keep uploaded videos and tracking results here (default: a temporary folder, removed at exit)")
@@ -114,9 +120,13 @@ def build_config(args):
         from vfm.search.db import IndexDB
 
         IndexDB(args.db).close()
+    from vfm.models.vlm.defaults import MAX_NEW_TOKENS_LIMIT
+
+    if not 1 <= args.max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
+        raise PromptError(f"--max-new-tokens {args.max_new_tokens} must be in 1..{MAX_NEW_TOKENS_LIMIT}")
     return ServerConfig(
         segmenter=args.segmenter, detector=args.detector, classifier=args.classifier, tracker=args.tracker,
-        text_segmenter=args.text_segmenter,
+        text_segmenter=args.text_segmenter, captioner=args.captioner, vlm=args.vlm, max_new_tokens=args.max_new_tokens,
         max_video_upload_mb=args.max_video_upload_mb, video_dir=args.video_dir,
         api_key=args.api_key or ServerConfig.api_key_from_env(), max_upload_mb=args.max_upload_mb,
         max_pixels=args.max_pixels, device=args.device, precision=args.precision,

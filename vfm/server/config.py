@@ -9,6 +9,8 @@ DEFAULT_SEGMENTER = "sam-vit-base"
 DEFAULT_DETECTOR = "grounding-dino-tiny"
 DEFAULT_CLASSIFIER = "clip-vit-base-32"
 DEFAULT_TRACKER = "sam2.1-hiera-tiny"
+DEFAULT_CAPTIONER = "florence-2-base"
+DEFAULT_VLM = "smolvlm-256m"
 
 
 @dataclass
@@ -19,6 +21,9 @@ class ServerConfig:
     detector: str = DEFAULT_DETECTOR
     classifier: str = DEFAULT_CLASSIFIER
     tracker: str = DEFAULT_TRACKER
+    captioner: str = DEFAULT_CAPTIONER  # POST /v1/caption; its Florence-2 phrase grounding serves "ground"
+    vlm: str = DEFAULT_VLM  # POST /v1/ask: a chat VLM (or blip-vqa-base)
+    max_new_tokens: int = 1024  # /v1/caption, /v1/ask: cap on max_new_tokens
     #: a SAM 3 checkpoint for /ground and the page's text box (text -> masks in one model); None: detector + segmenter
     text_segmenter: str | None = None
     api_key: str | None = None

@@ -172,6 +172,19 @@ class Models:
                                   "(start it with vfm serve --tracker sam3), or send 'classes' instead")
             return ConceptVideoTracker.load(c.tracker, device=c.device, precision=c.precision)
 
+        vlms: dict[tuple[str, str], Any] = {}
+
+        def load_vlm(name: str, task: str):
+            from vfm.tasks.vlm import VisionLanguage
+
+            if (name, task) not in vlms:
+                vlms[(name, task)] = VisionLanguage.load(name, task=task, device=c.device, precision=c.precision)
+            return vlms[(name, task)]
+
+        # one generation at a time per model (a second would only halve the speed of both)
+        self.captioner = ModelHolder("captioner", c.captioner, lambda: load_vlm(c.captioner, "caption"), concurrency=1,
+                                     max_waiting=c.max_waiting)
+        self.vlm = ModelHolder("vlm", c.vlm, lambda: load_vlm(c.vlm, "ask"), concurrency=1, max_waiting=c.max_waiting)
         self.tracker = ModelHolder("tracker", c.tracker, load_tracker, concurrency=1, max_waiting=c.max_waiting)
         self.concept_tracker = ModelHolder("text tracker", c.tracker, load_concept_tracker, concurrency=1,
                                            max_waiting=c.max_waiting)

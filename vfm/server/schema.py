@@ -142,7 +142,29 @@ def _bodies(c) -> dict[str, type[BaseModel]]:
         threshold: Unit | None = None
         new_object_threshold: Unit | None = None
 
-    return {"track": TrackBody, "setup": SetupBody, "predict": PredictBody, "webhook": WebhookBody, "embed": EmbedBody, "search": SearchBody, "segment": SegmentBody, "detect": DetectBody, "ground": DetectBody, "classify": ClassifyBody,
+    Tokens = Annotated[int, Field(ge=1, le=c.max_new_tokens)]
+    Temperature = Annotated[float, Field(ge=0, le=5, allow_inf_nan=False)]
+
+    class CaptionBody(Strict):
+        """``image_id`` from POST /v1/images; greedy unless ``temperature`` > 0; ``ground``: boxes and masks of the
+        caption's phrases (Florence-2 phrase grounding + the segmenter)."""
+
+        image_id: Annotated[str, Field(min_length=1)]
+        detailed: bool = False
+        max_new_tokens: Tokens | None = None
+        temperature: Temperature | None = None
+        ground: bool = False
+
+    class AskBody(Strict):
+        """``image_id`` from POST /v1/images and a ``question`` for the server's --vlm."""
+
+        image_id: Annotated[str, Field(min_length=1)]
+        question: Annotated[str, Field(min_length=1, max_length=4000, pattern=r"\S")]
+        max_new_tokens: Tokens | None = None
+        temperature: Temperature | None = None
+        ground: bool = False
+
+    return {"caption": CaptionBody, "ask": AskBody, "track": TrackBody, "setup": SetupBody, "predict": PredictBody, "webhook": WebhookBody, "embed": EmbedBody, "search": SearchBody, "segment": SegmentBody, "detect": DetectBody, "ground": DetectBody, "classify": ClassifyBody,
             "tag": TagBody, "everything": EverythingBody}
 
 
@@ -193,6 +215,16 @@ class LabelsDocument(BaseModel):
     image: dict[str, Any]
     labels: list[dict[str, Any]]
     activation: str
+
+
+class AnswerDocument(BaseModel):
+    """As `vfm caption --json` / `vfm ask --json`; grounded answers add COCO-style image, categories, annotations."""
+
+    model_config = ConfigDict(extra="allow")
+    answer: str
+    model: str
+    tokens: int
+    seconds: float
 
 
 class Embeddings(BaseModel):
@@ -246,6 +278,8 @@ OPERATIONS = {
     ("post", "/v1/images/{image_id}/classify"): ("classify", LabelsDocument, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/images/{image_id}/tag"): ("tag", LabelsDocument, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/images/{image_id}/everything"): ("everything", Document, (400, 401, 404, 413, 422, 501, 503)),
+    ("post", "/v1/caption"): ("caption", AnswerDocument, (400, 401, 404, 413, 422, 503)),
+    ("post", "/v1/ask"): ("ask", AnswerDocument, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/embed"): ("embed", Embeddings, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/search"): ("search", SearchResult, (400, 401, 404, 413, 422, 503)),
     ("get", "/v1/index/images/{image_id}"): (None, None, (400, 401, 404, 422, 503)),

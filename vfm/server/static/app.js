@@ -244,6 +244,7 @@
   function closeImage() {
     state.seq++;
     state.image = null; state.bitmap = null; state.masks = []; state.nextColor = 0; state.drag = null;
+    $("answer-side").hidden = true;
     resetPrompt();
     renderList();
   }
@@ -389,6 +390,35 @@
     }
   }
 
+  // ------------------------------------------------------------------ ask / caption (vfm serve --vlm / --captioner)
+  async function askServer(kind) {
+    if (!state.image) { status("open an image first", true); return; }
+    const body = { image_id: state.image.id, ground: $("ask-ground").checked };
+    if (kind === "ask") {
+      const q = $("question").value.trim();
+      if (!q) { status("type a question, e.g. what is on the table?", true); return; }
+      body.question = q;
+    }
+    status(kind === "ask" ? "asking…" : "captioning…");
+    const started = performance.now();
+    try {
+      const doc = await postJson("/v1/" + kind, body);
+      $("answer-side").hidden = false;
+      $("answer").textContent = doc.answer;
+      $("answer-info").textContent = doc.tokens + " tokens · " + ((performance.now() - started) / 1000).toFixed(1) + " s";
+      for (const ann of doc.annotations || []) {
+        const m = maskFromAnnotation(ann, PALETTE[state.nextColor++ % PALETTE.length]);
+        m.name = ann.category_name;
+        state.masks.push(m);
+      }
+      if (doc.annotations) redraw();
+      status((kind === "ask" ? "answered" : "captioned") + " by " + doc.model +
+        (doc.annotations ? " · " + doc.annotations.length + " phrase(s) shown" : ""));
+    } catch (e) {
+      status(kind + " failed: " + e.message, true);
+    }
+  }
+
   // ------------------------------------------------------------------ export
   function cocoDocument() {
     const all = state.masks.slice();
@@ -515,6 +545,8 @@
       if (!state.image) { status("open an image first, then search for images like it", true); return; }
       runSearch({ image_id: state.image.id });
     });
+    $("ask-form").addEventListener("submit", (e) => { e.preventDefault(); askServer("ask"); });
+    $("caption-go").addEventListener("click", () => askServer("caption"));
     $("results-close").addEventListener("click", () => { $("results").hidden = true; });
     window.addEventListener("resize", fitCanvas);
     document.addEventListener("keydown", (e) => {
