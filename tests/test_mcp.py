@@ -37,7 +37,7 @@ from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 
 HAS_FAISS = importlib.util.find_spec("faiss") is not None
 HAS_AV = importlib.util.find_spec("av") is not None
-TOOLS = ["segment", "everything", "detect", "ground", "classify", "tag", "search", "track"]
+TOOLS = ["segment", "everything", "detect", "ground", "classify", "tag", "caption", "ask", "read", "search", "track"]
 H, W = 120, 200  # the test image (make_image's default)
 VW, VH, VN = 160, 96, 6  # the test video
 ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "PYTHONHASHSEED": "0",
@@ -159,10 +159,11 @@ def not_a_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server_args(media, tiny_sam_dir, tiny_gdino_dir, clip_dir, tiny_sam2_video_dir, index_db, not_a_model):
+def server_args(media, tiny_sam_dir, tiny_gdino_dir, clip_dir, tiny_sam2_video_dir, index_db, not_a_model, tiny_vlm):
     args = ["mcp", "--root", str(media["root"]), "--segmenter", str(tiny_sam_dir), "--detector", str(tiny_gdino_dir),
             "--classifier", str(clip_dir), "--classifier", str(not_a_model), "--tracker", str(tiny_sam2_video_dir),
-            "--device", "cpu", "--precision", "fp32"]
+            "--captioner", str(tiny_vlm("florence2")), "--captioner", str(tiny_vlm("blip")),
+            "--vlm", str(tiny_vlm("smolvlm")), "--vlm", str(tiny_vlm("llava")), "--device", "cpu", "--precision", "fp32"]
     if index_db is not None:
         args += ["--db", str(index_db)]
     return args
@@ -426,8 +427,66 @@ def test_track_equals_the_python_api(stdio, media, tiny_sam2_video_dir):
     assert "outside" in error_of(stdio.call("track", {"video": "clip.mp4", "objects": [{"points": [[500, 5]]}]}))
 
 
+def test_caption_ask_read_equal_the_python_api(stdio, media, tiny_vlm, tiny_sam_dir):
+    from vfm.tasks.answer_grounding import masks_for
+    from vfm.tasks.segment import Segmenter
+    from vfm.tasks.vlm import VisionLanguage
+
+    florence, smol = VisionLanguage.load(str(tiny_vlm("florence2"))), VisionLanguage.load(str(tiny_vlm("smolvlm")))
+    image = _image()
+    res = stdio.call("caption", {"image": "img.png", "max_new_tokens": 8})
+    doc = doc_of(res)
+    assert doc["answer"] == florence.caption(image, max_new_tokens=8).text
+    assert set(doc) >= {"answer", "model", "tokens", "seconds"} and pngs_of(res) == []
+    blip = doc_of(stdio.call("caption", {"image": "img.png", "max_new_tokens": 8, "model": str(tiny_vlm("blip"))}))
+    assert blip["answer"] == VisionLanguage.load(str(tiny_vlm("blip"))).caption(image, max_new_tokens=8).text
+
+    res = stdio.call("ask", {"image": "img.png", "question": "What is this?", "max_new_tokens": 8, "ground": True})
+    doc = doc_of(res)
+    answer = smol.ask(image, "What is this?", max_new_tokens=8)
+    assert doc["answer"] == answer.text and doc["question"] == "What is this?"
+    found = masks_for(florence.ground_text(image, answer.text), image,
+                      Segmenter.load(str(tiny_sam_dir), device="cpu", precision="fp32"))
+    assert [a["category_name"] for a in doc["annotations"]] == (found.class_names or [])
+    assert [im.size for im in pngs_of(res)] == [(W, H)]
+
+    res = stdio.call("read", {"image": "img.png", "max_new_tokens": 40})
+    doc = doc_of(res)
+    lines = florence.read(image, max_new_tokens=40)
+    assert [a["category_name"] for a in doc["annotations"]] == lines.class_names
+    assert doc["text"] == "\n".join(lines.class_names)
+    assert [im.size for im in pngs_of(res)] == [(W, H)]
+    blip = str(tiny_vlm("blip"))
+    assert "cannot read text with regions" in error_of(stdio.call("read", {"image": "img.png", "model": blip}))
+    assert "'frames': 0 is less than the minimum of 1" in error_of(
+        stdio.call("ask", {"image": "img.png", "question": "q", "frames": 0}))
+
+
+@pytest.mark.skipif(not HAS_AV, reason="PyAV is not installed")
+def test_ask_about_a_video(stdio, media, tiny_vlm):
+    from vfm.tasks.vlm import VisionLanguage
+
+    doc = doc_of(stdio.call("ask", {"video": "clip.mp4", "question": "What moves?", "frames": 3, "max_new_tokens": 6}))
+    want = VisionLanguage.load(str(tiny_vlm("smolvlm"))).ask_video(str(media["root"] / "clip.mp4"), "What moves?",
+                                                                   frames=3, max_new_tokens=6)
+    assert doc["answer"] == want.text and doc["frames"] == want.frames == [0, 2, 5]
+    assert doc["video"] == {"file_name": "clip.mp4"}
+    llava = str(tiny_vlm("llava"))
+    assert "cannot take a video" in error_of(stdio.call("ask", {"video": "clip.mp4", "question": "q", "model": llava}))
+
+
 # ------------------------------------------------------------------------------ errors
 @pytest.mark.parametrize("tool, arguments, expected", [
+    ("ask", {"image": "img.png"}, "ask: missing argument 'question'"),
+    ("ask", {"image": "img.png", "question": "   "}, "the question is empty"),
+    ("ask", {"question": "q"}, "give exactly one of image and video"),
+    ("ask", {"image": "img.png", "video": "clip.mp4", "question": "q"}, "give exactly one of image and video"),
+    ("ask", {"video": "../outside/secret.png", "question": "q"}, "is outside the folders this server may read"),
+    ("ask", {"image": "img.png", "question": "q", "max_new_tokens": 0}, "0 is less than the minimum of 1"),
+    ("ask", {"image": "img.png", "question": "q", "temperature": "hot"}, "argument 'temperature' must be a number"),
+    ("caption", {"image": "img.png", "detailed": "yes"}, "argument 'detailed' must be true or false"),
+    ("read", {"image": "img.png", "model": "blip-base"}, "it must be one of"),
+
     ("segment", {"points": [[1, 1]]}, "segment: missing argument 'image'"),
     ("segment", {"image": 7, "points": [[1, 1]]}, "segment: argument 'image' must be a string, got 7"),
     ("segment", {"image": "img.png", "points": [[1, "a"]]}, "argument 'points[0][1]' must be a number"),

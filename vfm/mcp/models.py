@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 from vfm.errors import ModelError
-from vfm.server.config import DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER, DEFAULT_TRACKER
+from vfm.server.config import (DEFAULT_CAPTIONER, DEFAULT_CLASSIFIER, DEFAULT_DETECTOR, DEFAULT_SEGMENTER, DEFAULT_TRACKER,
+                               DEFAULT_VLM)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,15 @@ def _concept(name: str, o: LoadOptions):
     return ConceptSegmenter.load(name, device=o.device, precision=o.precision)
 
 
+def _vision_language(task: str):
+    def load(name: str, o: LoadOptions):
+        from vfm.tasks.vlm import VisionLanguage
+
+        return VisionLanguage.load(name, task=task, device=o.device, precision=o.precision)  # auto: fp32 on CPU
+
+    return load
+
+
 def _index(path: str, o: LoadOptions):
     from vfm.search.query import Searcher
 
@@ -90,6 +100,9 @@ ROLES: dict[str, Role] = {r.name: r for r in (
     Role("detector", DEFAULT_DETECTOR, "open-vocabulary detector for detect and ground", _detector),
     Role("classifier", DEFAULT_CLASSIFIER, "CLIP / SigLIP model for classify and tag", _classifier),
     Role("tracker", DEFAULT_TRACKER, "SAM 2.1 / EdgeTAM video model for track", _tracker),
+    Role("captioner", DEFAULT_CAPTIONER, "captioning model for caption and read; a Florence-2 one also grounds "
+                                         "answers (ground=true)", _vision_language("caption")),
+    Role("vlm", DEFAULT_VLM, "chat VLM (or BLIP VQA) for ask", _vision_language("ask")),
 )}
 
 #: Other loaders: the search index (``--db``), and a SAM 3 segmenter as ground loads it (text -> masks).

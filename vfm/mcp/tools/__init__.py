@@ -12,7 +12,7 @@ import importlib
 from vfm.mcp.tools.base import Tool
 
 #: Tool modules under vfm.mcp.tools, in listing order.
-TOOL_MODULES = ["segment", "everything", "detect", "ground", "classify", "tag", "search", "track"]
+TOOL_MODULES = ["segment", "everything", "detect", "ground", "classify", "tag", "caption", "ask", "read", "search", "track"]
 
 
 def all_tools() -> list[Tool]:
