@@ -153,9 +153,10 @@ SMOLVLM_TEMPLATE = (
 )
 
 
-def build_smolvlm(out: str | Path, *, seed: int = 0, hidden: int = 32, layers: int = 2,
-                  vision_hidden: int = 32, vision_layers: int = 1) -> Path:
-    """SmolVLM; ``hidden``/``layers`` scale the text model (bench/vlm.py builds a SmolVLM-256M-sized one)."""
+def build_smolvlm(out: str | Path, *, seed: int = 0, text: dict | None = None, vision: dict | None = None,
+                  vocab_size: int | None = None, scale_factor: int = 2, longest_edge: int = 64) -> Path:
+    """SmolVLM. ``text`` / ``vision`` override the Llama / SigLIP-style configs and ``vocab_size`` pads the
+    embedding (bench/vlm.py builds a SmolVLM-256M-sized one); tiles are ``vision["image_size"]`` pixels."""
     from transformers import (LlamaConfig, SmolVLMConfig, SmolVLMForConditionalGeneration, SmolVLMImageProcessor,
                               SmolVLMProcessor, SmolVLMVideoProcessor, SmolVLMVisionConfig)
 
@@ -166,27 +167,32 @@ def build_smolvlm(out: str | Path, *, seed: int = 0, hidden: int = 32, layers: i
                 unk_token="<|endoftext|>", extra_special_tokens={
                     "image_token": "<image>", "fake_image_token": "<fake_token_around_image>",
                     "global_image_token": "<global-img>", "end_of_utterance_token": "<end_of_utterance>"})
-    heads = max(1, hidden // 16)
-    text = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2 if hidden < 100 else hidden * 8 // 3,
-                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 3),
-                       max_position_embeddings=8192, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                       pad_token_id=tok.pad_token_id)
-    vision = SmolVLMVisionConfig(hidden_size=vision_hidden, intermediate_size=vision_hidden * 2, num_hidden_layers=vision_layers,
-                                 num_attention_heads=max(1, vision_hidden // 16), image_size=32, patch_size=8)
-    config = SmolVLMConfig(vision_config=vision.to_dict(), text_config=text.to_dict(), scale_factor=2,
-                           image_token_id=tok.convert_tokens_to_ids("<image>"), pad_token_id=tok.pad_token_id)
+    text_kw = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1)
+    text_kw.update(text or {})
+    vision_kw = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+                     patch_size=8)
+    vision_kw.update(vision or {})
+    text_config = LlamaConfig(vocab_size=max(vocab_size or 0, len(tok)), max_position_embeddings=8192,
+                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                              **text_kw)
+    vision_config = SmolVLMVisionConfig(**vision_kw)
+    config = SmolVLMConfig(vision_config=vision_config.to_dict(), text_config=text_config.to_dict(),
+                           scale_factor=scale_factor, image_token_id=tok.convert_tokens_to_ids("<image>"),
+                           pad_token_id=tok.pad_token_id)
     torch.manual_seed(seed)
     model = SmolVLMForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
-    # Images split into 32x32 tiles (at most 2x2 for a 64-pixel long edge) plus the global view;
-    # each tile: (32/8)^2 patches / scale_factor^2 = 4 image tokens
-    image_processor = SmolVLMImageProcessor(size={"longest_edge": 64}, max_image_size={"longest_edge": 32},
+    # Images are split into tiles of the vision model's size (at most (longest_edge / tile)^2) plus the
+    # global view; each tile gives (tile / patch)^2 / scale_factor^2 image tokens (4 in the tiny model)
+    tile = int(vision_kw["image_size"])
+    seq = (tile // int(vision_kw["patch_size"])) ** 2 // scale_factor ** 2
+    image_processor = SmolVLMImageProcessor(size={"longest_edge": longest_edge}, max_image_size={"longest_edge": tile},
                                             do_image_splitting=True)
-    video_processor = SmolVLMVideoProcessor(size={"longest_edge": 32}, max_image_size={"longest_edge": 32},
+    video_processor = SmolVLMVideoProcessor(size={"longest_edge": tile}, max_image_size={"longest_edge": tile},
                                             do_image_splitting=False, do_sample_frames=False)
     processor = SmolVLMProcessor(image_processor=image_processor, tokenizer=tok, video_processor=video_processor,
-                                 image_seq_len=4, chat_template=SMOLVLM_TEMPLATE)
+                                 image_seq_len=seq, chat_template=SMOLVLM_TEMPLATE)
     return _save(out, model, processor)
 
 
