@@ -67,7 +67,14 @@ def _processor(resolved: Resolved):
             return AutoProcessor.from_pretrained(resolved.source, local_files_only=local_only)
         except OSError as exc:
             last = exc
-        except (ValueError, KeyError, TypeError, ImportError) as exc:
+        except ImportError as exc:
+            from vfm.errors import require
+
+            if "num2words" in str(exc):
+                require("num2words", "vlm")  # SmolVLM's processor; raises the one-line install hint
+            raise ModelError(f"the processor of {resolved.describe()} needs a package that is missing: {_short(exc)}",
+                             model_name=resolved.name) from exc
+        except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"the processor of {resolved.describe()} could not be loaded: {_short(exc)}",
                              model_name=resolved.name) from exc
     raise ModelError(f"the processor (tokenizer, image processor) of {resolved.describe()} is not on this machine "
