@@ -21,6 +21,17 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default 100M, env VFM_MAX_PIXELS)")
 
 
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    """--backend for the SAM image encoder, and int8 among the --precision choices (issue #21)."""
+    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "openvino", "auto"],
+                   help="engine of the SAM image encoder: torch (default), onnxruntime, openvino (the encoder exported "
+                        "once to ONNX and cached), or auto: the fastest measured on this CPU")
+    for action in p._actions:
+        if action.dest == "precision":
+            action.choices = list(action.choices) + ["int8"]
+            action.help += "; int8: an int8 encoder (with --backend onnxruntime / openvino; see docs/backends.md)"
+
+
 def add_output_options(p: argparse.ArgumentParser, *, masks: bool = True, coco: bool = True) -> None:
     """--json, --out DIR, --quiet (``masks``: --out writes mask PNGs; ``coco``: the document is COCO-style)."""
     p.add_argument("--json", action="store_true",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vfm.cli.common import add_output_options, add_runtime_options, print_json, stderr_is_tty, write_json
+from vfm.cli.common import add_backend_options, add_output_options, add_runtime_options, print_json, stderr_is_tty, write_json
 from vfm.cli.images import ImageRun, add_images_argument
 
 DEFAULT_SEGMENTER = "sam-vit-base"
@@ -41,6 +41,7 @@ def add_parser(sub) -> None:
     g.add_argument("--min-mask-region-area", type=int, default=0, metavar="A",
                    help="remove holes and islands smaller than A pixels (default 0: off)")
     add_runtime_options(p)
+    add_backend_options(p)
     add_output_options(p)
     # Mask labeling options (--classes/--vocabulary ...) are added here by the lead, see label_opts.
     _add_extra_options(p)
@@ -117,7 +118,7 @@ def run(args) -> int:
     seg = None
     for item, image in images:
         if seg is None:
-            seg = Segmenter.load(args.model, device=args.device, precision=args.precision)
+            seg = Segmenter.load(args.model, device=args.device, precision=args.precision, backend=args.backend)
         show = not args.quiet and stderr_is_tty()
         progress = _Progress() if show else None
         gen = MaskGenerator(seg, progress=progress, **kwargs)

@@ -18,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from vfm.cli.common import add_output_options, add_runtime_options, out_dir, parse_floats, print_json, write_json
+from vfm.cli.common import add_backend_options, add_output_options, add_runtime_options, out_dir, parse_floats, print_json, write_json
 from vfm.errors import PromptError
 
 DEFAULT_SEGMENTER = "sam-vit-base"
@@ -56,6 +56,7 @@ def add_parser(sub) -> None:
     g.add_argument("--overlap-threshold", type=float, default=None, metavar="T",
                    help="Mask2Former/OneFormer: drop instances keeping less than T of their mask (default 0.8)")
     add_runtime_options(p)
+    add_backend_options(p)
     add_output_options(p)
     p.set_defaults(func=run)
 
@@ -136,7 +137,7 @@ def run(args) -> int:
     prompts = build_prompts(args, (image.height, image.width))
     for p in prompts:  # fail on bad prompts before loading the model
         p.check_inside(image.height, image.width)
-    seg = Segmenter.load(args.model, device=args.device, precision=args.precision)
+    seg = Segmenter.load(args.model, device=args.device, precision=args.precision, backend=args.backend)
     result = seg.predict_batch(prompts, multimask=args.multimask, image=image, return_logits=False)
     doc = instances_to_document(result, file_name=image.name)
     if args.out:

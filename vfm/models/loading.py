@@ -10,16 +10,29 @@ from vfm.runtime import resolve_device, resolve_precision, tune_allocator
 
 
 def load_promptable(
-    name: str, *, device: str | torch.device | None = None, precision: str = "auto"
+    name: str, *, device: str | torch.device | None = None, precision: str = "auto", backend: str | None = None
 ) -> PromptableModel:
     """Load a SAM-family model and wrap it in its adapter.
 
-    ``precision`` sets the image encoder's autocast dtype ("auto": bf16 where the hardware has it).
-    The prompt encoder and mask decoder always run in fp32.
+    ``precision`` sets the image encoder's autocast dtype ("auto": bf16 where the hardware has it;
+    "int8": an int8 export, with ``backend`` onnxruntime or openvino). ``backend`` runs the image
+    encoder in torch (default), ONNX Runtime, OpenVINO or the fastest of them measured here ("auto");
+    see :mod:`vfm.models.backends`. The prompt encoder and mask decoder always run in fp32 torch.
     """
+    from vfm.models.backends import check_backend
+
+    backend = check_backend(backend, precision)
     resolved = resolve(name, task="segment")
     dev = resolve_device(device)
-    dtype = resolve_precision(precision, dev)
+    wrapped = _load(resolved, dev, torch.float32 if precision == "int8" else resolve_precision(precision, dev))
+    if backend != "torch":
+        from vfm.models.backends.select import attach
+
+        wrapped.backend = attach(wrapped, backend, precision)
+    return wrapped
+
+
+def _load(resolved, dev, dtype) -> PromptableModel:
     if dev.type == "cpu":
         tune_allocator()
     if resolved.meta_kind is not None:

@@ -67,6 +67,8 @@ class PromptableModel(ABC):
         self.prep = prep
         self.device = device
         self.encoder_dtype = encoder_dtype
+        self.external_encoder = None  # an exported encoder (vfm.models.backends): pixel_values -> image_embeddings
+        self.backend = "torch"
 
     # ------------------------------------------------------------------ frames
     def frame_for(self, height: int, width: int) -> Frame:

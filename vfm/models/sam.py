@@ -43,6 +43,8 @@ class SamAdapter(PromptableModel):
         self.fast_decoder = SamDecoder(self.model) if SamDecoder.supports(self.model) else None
 
     def _encode(self, pixel_values: torch.Tensor) -> dict[str, Any]:
+        if self.external_encoder is not None:
+            return {"image_embeddings": self.external_encoder(pixel_values)}
         return {"image_embeddings": self.model.get_image_embeddings(pixel_values)}
 
     def _prompt_kwargs(self, points, labels, boxes, mask_inputs) -> dict[str, Any]:

@@ -96,12 +96,14 @@ class Segmenter:
 
     @classmethod
     def load(
-        cls, model: str, *, device: str | None = None, precision: str = "auto", cache_bytes: int = DEFAULT_CACHE_BYTES
+        cls, model: str, *, device: str | None = None, precision: str = "auto", cache_bytes: int = DEFAULT_CACHE_BYTES,
+        backend: str | None = None,
     ) -> "Segmenter":
-        """Load by alias (``sam-vit-base``...), hub id or local directory."""
+        """Load by alias (``sam-vit-base``...), hub id or local directory; ``backend``: the image encoder's
+        engine (torch, onnxruntime, openvino, auto) and ``precision="int8"`` its int8 export."""
         from vfm.models.loading import load_promptable
 
-        return cls(load_promptable(model, device=device, precision=precision), cache_bytes=cache_bytes)
+        return cls(load_promptable(model, device=device, precision=precision, backend=backend), cache_bytes=cache_bytes)
 
     @property
     def family(self) -> str:
