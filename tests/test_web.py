@@ -47,7 +47,9 @@ def scene(width: int = 480, height: int = 320) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def server_url(tiny_sam_dir, gdino_dir):
-    app = create_app(ServerConfig(segmenter=str(tiny_sam_dir), detector=str(gdino_dir), device="cpu", precision="fp32"))
+    # the server path of every click (decoded in the browser: test_web_decoder.py)
+    app = create_app(ServerConfig(segmenter=str(tiny_sam_dir), detector=str(gdino_dir), device="cpu", precision="fp32",
+                                  browser_decoding=False))
     with serve_in_thread(app) as url:
         yield url
 

@@ -34,7 +34,7 @@ def firefox():
 
 @pytest.fixture(scope="module")
 def server_url(tiny_sam_dir):
-    app = create_app(ServerConfig(segmenter=str(tiny_sam_dir), device="cpu", precision="fp32"))
+    app = create_app(ServerConfig(segmenter=str(tiny_sam_dir), device="cpu", precision="fp32", browser_decoding=False))
     with serve_in_thread(app) as url:
         yield url
 

@@ -49,6 +49,12 @@ def add_parser(sub) -> None:
     p.add_argument("--max-waiting", type=int, default=64, help="requests that may wait per model before 503 (default 64)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="image encoder precision")
+    from vfm.cli.common import add_backend_options
+
+    add_backend_options(p)
+    p.add_argument("--no-browser-decoding", dest="browser_decoding", action="store_false",
+                   help="decode every click on the server (default: the page gets the prompt decoder as ONNX and each "
+                        "image's embedding, and decodes clicks itself with onnxruntime-web)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice); 1 keeps click latency steady on a busy CPU")
     p.add_argument("--preload", action="store_true", help="load the models at start instead of on first use")
@@ -120,7 +126,10 @@ def build_config(args):
         from vfm.search.db import IndexDB
 
         IndexDB(args.db).close()
+    from vfm.models.backends import check_backend
     from vfm.models.vlm.defaults import MAX_NEW_TOKENS_LIMIT
+
+    check_backend(args.backend, args.precision)
 
     if not 1 <= args.max_new_tokens <= MAX_NEW_TOKENS_LIMIT:
         raise PromptError(f"--max-new-tokens {args.max_new_tokens} must be in 1..{MAX_NEW_TOKENS_LIMIT}")
@@ -129,7 +138,8 @@ def build_config(args):
         text_segmenter=args.text_segmenter, captioner=args.captioner, vlm=args.vlm, max_new_tokens=args.max_new_tokens,
         max_video_upload_mb=args.max_video_upload_mb, video_dir=args.video_dir,
         api_key=args.api_key or ServerConfig.api_key_from_env(), max_upload_mb=args.max_upload_mb,
-        max_pixels=args.max_pixels, device=args.device, precision=args.precision,
+        max_pixels=args.max_pixels, device=args.device, precision=args.precision, backend=args.backend,
+        browser_decoding=args.browser_decoding,
         embedding_cache_bytes=int(args.cache_mb * 1048576), concurrency=args.concurrency,
         max_waiting=args.max_waiting, preload=args.preload,
         max_points_per_side=args.max_points_per_side, max_crop_layers=args.max_crop_layers, max_prompts=args.max_prompts,

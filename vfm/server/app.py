@@ -80,7 +80,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error(422, f"invalid request: {where}: {first.get('msg', 'malformed')}")
 
-    from vfm.server import routes_images, routes_labelstudio, routes_ops, routes_search, routes_tasks, routes_videos, routes_vlm
+    from vfm.server import routes_images, routes_labelstudio, routes_ops, routes_search, routes_tasks, routes_videos, routes_vlm, routes_decoder
 
     app.include_router(routes_ops.router)
     app.include_router(routes_images.router)
@@ -89,6 +89,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.include_router(routes_labelstudio.router)
     app.include_router(routes_videos.router)
     app.include_router(routes_vlm.router)
+    app.include_router(routes_decoder.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _offline_docs(app)
 

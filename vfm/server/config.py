@@ -24,6 +24,8 @@ class ServerConfig:
     captioner: str = DEFAULT_CAPTIONER  # POST /v1/caption; its Florence-2 phrase grounding serves "ground"
     vlm: str = DEFAULT_VLM  # POST /v1/ask: a chat VLM (or blip-vqa-base)
     max_new_tokens: int = 1024  # /v1/caption, /v1/ask: cap on max_new_tokens
+    browser_decoding: bool = True  # hand the page the prompt decoder (ONNX) and embeddings: clicks decode locally
+    backend: str = "torch"  # the segmenter's image encoder engine (vfm.models.backends)
     #: a SAM 3 checkpoint for /ground and the page's text box (text -> masks in one model); None: detector + segmenter
     text_segmenter: str | None = None
     api_key: str | None = None

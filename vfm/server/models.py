@@ -108,7 +108,8 @@ class Models:
         def load_segmenter():
             from vfm.tasks.segment import Segmenter
 
-            return Segmenter.load(c.segmenter, device=c.device, precision=c.precision, cache_bytes=c.embedding_cache_bytes)
+            return Segmenter.load(c.segmenter, device=c.device, precision=c.precision, cache_bytes=c.embedding_cache_bytes,
+                                  backend=c.backend)
 
         def load_detector():
             from vfm.tasks.detect import Detector

@@ -278,6 +278,8 @@ OPERATIONS = {
     ("post", "/v1/images/{image_id}/classify"): ("classify", LabelsDocument, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/images/{image_id}/tag"): ("tag", LabelsDocument, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/images/{image_id}/everything"): ("everything", Document, (400, 401, 404, 413, 422, 501, 503)),
+    ("get", "/v1/models/{name}/decoder.onnx"): (None, None, (401, 404, 501, 503)),
+    ("get", "/v1/images/{image_id}/embedding"): (None, None, (401, 404, 422, 501, 503)),
     ("post", "/v1/caption"): ("caption", AnswerDocument, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/ask"): ("ask", AnswerDocument, (400, 401, 404, 413, 422, 503)),
     ("post", "/v1/embed"): ("embed", Embeddings, (400, 401, 404, 413, 422, 503)),

@@ -19,6 +19,8 @@
     history: [],        // "point" | {box: previous} for undo
     current: null,      // mask object for the current prompt (from /segment)
     maskInputId: null,  // previous answer's logits handle, sent back to refine
+    lowRes: null,       // previous in-browser answer's low-res logits, fed back to refine
+    clickMs: null,      // time of the last in-browser decode
     masks: [],          // accepted mask objects
     nextColor: 0,
     seq: 0,             // request counter: stale answers are ignored
@@ -98,6 +100,23 @@
       segmentation: ann.segmentation, bbox: ann.bbox, area: area, score: ann.score,
       name: ann.category_name || null, color: color, canvas: maskCanvas(bits, w, h, color),
       maskInputId: ann.mask_input_id || null,
+    };
+  }
+
+  // A mask decoded in the browser (decoder.js): row-major bits -> the same object as from the server.
+  function maskFromBits(bits, w, h, color, score) {
+    let area = 0, x0 = w, y0 = h, x1 = -1, y1 = -1;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        if (!bits[y * w + x]) continue;
+        area++;
+        if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+      }
+    }
+    const bbox = area ? [x0, y0, x1 - x0 + 1, y1 - y0 + 1] : [0, 0, 0, 0];
+    return {
+      segmentation: window.vfm.decoder.encodeRle(bits, h, w), bbox: bbox, area: area, score: score,
+      name: null, color: color, canvas: maskCanvas(bits, w, h, color), maskInputId: null, local: true,
     };
   }
 
@@ -227,6 +246,9 @@
     fitCanvas();
     redraw();
     status(file.name + ": " + info.width + "×" + info.height + " — click on an object");
+    if (window.vfm.decoder) {  // fetch the decoder and this image's embedding now, so the first click is local
+      window.vfm.decoder.load().then((s) => s && window.vfm.decoder.embedding(info.image_id)).catch(() => null);
+    }
   }
 
   // Show the image (or video frame) as large as the stage allows (canvas pixels stay image pixels).
@@ -269,7 +291,13 @@
   // ------------------------------------------------------------------ prompts
   function resetPrompt() {
     state.points = []; state.box = null; state.history = [];
-    state.current = null; state.maskInputId = null;
+    state.current = null; state.maskInputId = null; state.lowRes = null;
+  }
+
+  // Points (no box) are decoded in the browser when the server handed out its decoder.
+  async function localDecoder() {
+    if (state.box || !state.points.length || !window.vfm.decoder) return null;
+    return window.vfm.decoder.load();
   }
 
   async function runSegment(refine) {
@@ -285,6 +313,18 @@
     const seq = ++state.seq;
     drawMarks();
     try {
+      if (await localDecoder()) {
+        const image = state.image;
+        const r = await window.vfm.decoder.decode(image.id, state.points, refine ? state.lowRes : null);
+        if (seq !== state.seq) return;
+        state.current = maskFromBits(r.bits, image.width, image.height, CURRENT_COLOR, r.score);
+        state.lowRes = r.low;
+        state.clickMs = r.ms;
+        status("mask: " + state.current.area + " px, score " + r.score.toFixed(3) + " — decoded in the browser in " +
+          r.ms.toFixed(0) + " ms — Enter/Add mask to keep it");
+        redraw();
+        return;
+      }
       const doc = await postJson("/v1/images/" + state.image.id + "/segment", body);
       if (seq !== state.seq) return; // a newer click is on its way
       const ann = doc.annotations[0];
