@@ -16,6 +16,14 @@ the rearranged ViT layers of `vfm/models/sam_encoder.py` (exact: same arithmetic
 ``--floor`` adds a third child, alternating with the other two: the encoder's matrix products
 alone (fp32, hot, no bias/norms/activations; see `products_floor`). baseline / floor is the largest
 speed-up any fp32 encoder can reach on this CPU with torch's matrix products.
+
+``--peers`` (issue #21) adds what CPU users run instead, interleaved in the same run on the same
+weights and threads, each through vfm's backends (`vfm/models/backends`) so the export is the one
+vfm caches: ``ort-fp32`` (the encoder exported with torch.onnx.export, ONNX Runtime with every graph
+optimization), ``ort-int8`` (dynamic quantization of the weights, QInt8, as X-AnyLabeling ships),
+``ov-fp32`` (OpenVINO reading the same ONNX, f32 inference precision) and ``ov-int8`` (NNCF 8-bit
+weight compression). Each child prints its peak RSS too. Per variant: seconds, ratio to
+transformers, embedding cosine and mean mask IoU of the 48 masks against transformers fp32.
 """
 
 from __future__ import annotations
@@ -100,6 +108,16 @@ def child(variant: str, size: int, out: str) -> None:
     from vfm.tasks.segment import Segmenter
 
     image = bench_image(size)
+    if variant in PEERS:
+        backend, precision = PEERS[variant]
+        seg = Segmenter.load(str(vit_b_checkpoint()), device="cpu", precision=precision, backend=backend)
+        seg.embed(bench_image(size, seed=1))  # first call: engine warm-up (ORT / OpenVINO allocate here)
+        t = time.perf_counter()
+        _, e = seg.embed(image)
+        dt = time.perf_counter() - t
+        np.save(out, e.tensors["image_embeddings"].float().numpy())
+        print(json.dumps({"seconds": dt, "encoder_dtype": precision, "rss_mb": _rss_mb()}))
+        return
     if variant == "baseline":
         from transformers import SamModel
 
@@ -119,7 +137,18 @@ def child(variant: str, size: int, out: str) -> None:
         dt = time.perf_counter() - t
         emb = e.tensors["image_embeddings"]
     np.save(out, emb.float().numpy())
-    print(json.dumps({"seconds": dt, "encoder_dtype": dtype}))
+    print(json.dumps({"seconds": dt, "encoder_dtype": dtype, "rss_mb": _rss_mb()}))
+
+
+#: --peers: variant -> (vfm backend, precision)
+PEERS = {"ort-fp32": ("onnxruntime", "fp32"), "ort-int8": ("onnxruntime", "int8"),
+         "ov-fp32": ("openvino", "fp32"), "ov-int8": ("openvino", "int8")}
+
+
+def _rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -128,7 +157,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--floor", action="store_true",
                     help="also time the encoder's matrix products alone (fp32), which bound any fp32 speed-up here")
-    ap.add_argument("--child", choices=["baseline", "vfm", "floor"], help=argparse.SUPPRESS)
+    ap.add_argument("--peers", action="store_true",
+                    help="also ONNX Runtime fp32 / int8 and OpenVINO fp32 / int8, interleaved, with their fidelity")
+    ap.add_argument("--child", choices=["baseline", "vfm", "floor", *PEERS], help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -137,6 +168,13 @@ def main() -> None:
     vit_b_checkpoint()  # build once before timing
     tmp = Path(tempfile.mkdtemp())
     variants = ("baseline", "vfm", "floor") if args.floor else ("baseline", "vfm")
+    if args.peers:
+        variants += tuple(PEERS)
+        from vfm.tasks.segment import Segmenter
+
+        for backend, precision in PEERS.values():  # export / quantize once, before timing (vfm's cache)
+            Segmenter.load(str(vit_b_checkpoint()), device="cpu", precision=precision, backend=backend)
+    rss: dict[str, float] = {}
     times: dict[str, list[float]] = {v: [] for v in variants}
     dtype = None
     for rep in range(args.reps):
@@ -148,6 +186,7 @@ def main() -> None:
                                capture_output=True, text=True, env=env, check=True)
             info = json.loads(r.stdout.strip().splitlines()[-1])
             times[variant].append(info["seconds"])
+            rss[variant] = max(rss.get(variant, 0.0), info.get("rss_mb", 0.0))
             if variant == "vfm":
                 dtype = info["encoder_dtype"]
             print(f"rep {rep}: {variant:8s} {info['seconds']:.2f} s", flush=True)
@@ -177,6 +216,23 @@ def main() -> None:
     print(f"vfm default ({dtype}, tuned malloc, rearranged attention): {fast:6.2f} s")
     print(f"speed-up: {base / fast:.2f}x   mean mask IoU vs fp32: {np.mean(ious):.4f} (min {np.min(ious):.4f}, {len(ious)} masks)")
     print(f"max |embedding difference|: {diff:.3g}")
+    if args.peers:
+        from vfm.models.backends.select import ENGINES  # noqa: F401  (the engines auto chooses among)
+
+        ref = np.load(tmp / "baseline.npy").ravel()
+        print(f"\n| variant | median s | vs transformers | embedding cosine | mean mask IoU (min) | peak RSS MB |")
+        print("|---|---|---|---|---|---|")
+        for variant in ("baseline", "vfm", *PEERS):
+            e = np.load(tmp / f"{variant}.npy")
+            cos = float(ref @ e.ravel() / (np.linalg.norm(ref) * np.linalg.norm(e)))
+            if variant not in masks:
+                emb = Embedding({"image_embeddings": torch.from_numpy(e)}, frame)
+                masks[variant] = seg.predict_batch(prompts, multimask=True, image=emb).masks
+            v_ious = [1.0 if not (a | b).any() else (a & b).sum() / (a | b).sum()
+                      for a, b in zip(masks["baseline"], masks[variant])]
+            t = median(times[variant])
+            print(f"| {variant} | {t:.2f} | {base / t:.2f}x | {cos:.6f} | {np.mean(v_ious):.4f} ({np.min(v_ious):.4f}) | "
+                  f"{rss.get(variant, 0):.0f} |")
     if args.floor:
         floor = median(times["floor"])
         print(f"matrix products alone (fp32, no bias/norms/activations): {floor:6.2f} s: no fp32 encoder can beat "

@@ -112,3 +112,29 @@ def tune_allocator() -> bool:
     ok = (mallopt(_M_TRIM_THRESHOLD, big) == 1) and ok
     ok = (mallopt(_M_TOP_PAD, 256 << 20) == 1) and ok
     return ok
+
+
+#: Prompts in one segmentation call up to which the CPU decodes with one thread (a click).
+SMALL_DECODE = 4
+
+
+@contextlib.contextmanager
+def small_work_threads(device: torch.device, prompts: int):
+    """One torch thread for a click-sized decode on the CPU (``prompts`` <= SMALL_DECODE; env
+    ``VFM_CLICK_THREADS`` sets the count), the previous count restored afterwards.
+
+    A thread team costs more than it saves on work this small, and on a shared, busy CPU a team
+    waits for its slowest thread: bench/click.py measured a click at p50 36 ms with one thread
+    against 49 ms with two on an idle 2-core host, and 89 ms against 571 ms with two competing
+    busy processes. Large batches (segment everything) keep every thread.
+    """
+    want = int(os.environ.get("VFM_CLICK_THREADS", "1") or 1)
+    before = torch.get_num_threads()
+    if device.type != "cpu" or prompts > SMALL_DECODE or want >= before:
+        yield
+        return
+    torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

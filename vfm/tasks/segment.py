@@ -185,14 +185,16 @@ class Segmenter:
         L = self.model.low_res_size
         low_res = torch.zeros((len(prompts), m, L, L))
         ious = torch.zeros((len(prompts), m))
-        with self._lock:
+        from vfm.runtime import small_work_threads
+
+        with self._lock, small_work_threads(self.model.device, len(prompts)):
             for idx in groups.values():
                 lr, iou = self._decode_group(emb, [prompts[i] for i in idx], multimask)
                 low_res[idx] = lr.cpu()
                 ious[idx] = iou.cpu()
-        # thresholded in column-major order (P x M x W x H), handed on as the H x W view: the RLE
-        # encoder reads it without a transposing copy
-        masks = self.model.upscale(low_res, emb.frame, transposed=True) > self.model.mask_threshold
+            # thresholded in column-major order (P x M x W x H), handed on as the H x W view: the RLE
+            # encoder reads it without a transposing copy
+            masks = self.model.upscale(low_res, emb.frame, transposed=True) > self.model.mask_threshold
         masks_np = masks.reshape(-1, w, h).numpy().transpose(0, 2, 1)
         n = masks_np.shape[0]
         data: dict[str, Any] = {
