@@ -576,6 +576,35 @@ def test_http_transport(http, tiny_sam_dir, segmenter):
     assert "serving MCP (streamable HTTP) on http://127.0.0.1:" in http.log()
 
 
+def _timeless(doc):
+    """A tool's document without its wall-clock fields."""
+    if isinstance(doc, dict):
+        return {k: _timeless(v) for k, v in doc.items() if k not in ("seconds", "first_token_seconds", "timing_ms")}
+    if isinstance(doc, list):
+        return [_timeless(v) for v in doc]
+    return doc
+
+
+def test_every_tool_over_http_equals_stdio(stdio, http, index_db):
+    calls = {"segment": {"image": "img.png", "points": [[60, 40]]},
+             "everything": {"image": "img.png", "points_per_side": 4},
+             "detect": {"image": "img.png", "classes": ["cat", "remote control"]},
+             "ground": {"image": "img.png", "classes": ["cat"]},
+             "classify": {"image": "img.png", "classes": ["a cat", "a dog"]},
+             "tag": {"image": "img.png", "top_k": 3},
+             "caption": {"image": "img.png", "max_new_tokens": 6},
+             "ask": {"image": "img.png", "question": "What is this?", "max_new_tokens": 6},
+             "read": {"image": "img.png", "max_new_tokens": 30}}
+    if index_db is not None:
+        calls["search"] = {"text": "a photo", "k": 2}
+    if HAS_AV:
+        calls["track"] = {"video": "clip.mp4", "objects": [{"box": [20, 20, 80, 70]}]}
+    for tool, arguments in calls.items():
+        over_http, over_stdio = http.call(tool, arguments), stdio.call(tool, arguments)
+        assert _timeless(doc_of(over_http)) == _timeless(doc_of(over_stdio)), tool
+        assert [im.size for im in pngs_of(over_http)] == [im.size for im in pngs_of(over_stdio)], tool
+
+
 def test_missing_sdk_is_one_line(tmp_path):
     """Without the mcp package, vfm mcp says which extra to install (and other commands still work)."""
     shadow = tmp_path / "shadow"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: exported through transformers' plain ViT layers
 
 
 def cache_root() -> Path:

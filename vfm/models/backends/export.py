@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -19,6 +20,26 @@ class _Encoder(torch.nn.Module):
         return self.vision_encoder(pixel_values)[0]
 
 
+@contextlib.contextmanager
+def plain_layers(vision_encoder: torch.nn.Module):
+    """transformers' own ViT layers while exporting: vfm's rearranged layers (vfm/models/sam_encoder.py)
+    loop over query and token chunks, which a trace unrolls into tens of thousands of nodes."""
+    from vfm.models.sam_encoder import _CLASSES
+
+    plain = {fast: base for base, fast in _CLASSES.items()}
+    swapped = []
+    for layer in getattr(vision_encoder, "layers", []):
+        base = plain.get(type(layer))
+        if base is not None:
+            swapped.append((layer, type(layer)))
+            layer.__class__ = base
+    try:
+        yield
+    finally:
+        for layer, cls in swapped:
+            layer.__class__ = cls
+
+
 def export_encoder(vision_encoder: torch.nn.Module, image_size: int, path: Path) -> Path:
     """``path`` (an .onnx file; weights inline under 2 GB, else beside it) unless it exists already.
 
@@ -33,7 +54,7 @@ def export_encoder(vision_encoder: torch.nn.Module, image_size: int, path: Path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
     os.close(fd)
     try:
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), plain_layers(vision_encoder):
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (x,), tmp, input_names=["pixel_values"], output_names=["image_embeddings"],
                               dynamo=False, opset_version=17, do_constant_folding=True)

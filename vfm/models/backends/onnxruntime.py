@@ -19,8 +19,16 @@ def quantized(onnx_path: Path) -> Path:
         require("onnxruntime", "onnxruntime")
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
+        import logging
+
         tmp = out.with_suffix(".tmp.onnx")
-        quantize_dynamic(str(onnx_path), str(tmp), weight_type=QuantType.QInt8)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # its per-tensor "cannot quantize" warnings go to the root logger
+        try:
+            quantize_dynamic(str(onnx_path), str(tmp), weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
         os.replace(tmp, out)
     return out
 

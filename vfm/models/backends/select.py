@@ -33,7 +33,7 @@ def _engine(name: str, onnx, threads: int, int8: bool):
     return OvEncoder(onnx, threads, int8)
 
 
-def attach(adapter, backend: str, precision: str, log=None) -> str:
+def attach(adapter, backend: str, precision: str, log=None) -> str:  # noqa: C901
     """Set ``adapter.external_encoder`` for ``backend`` (exporting the encoder once); returns the engine used."""
     int8 = precision == "int8"
     if backend == "torch":
@@ -56,7 +56,7 @@ def attach(adapter, backend: str, precision: str, log=None) -> str:
         export_encoder(vision, size, onnx)
     threads = torch.get_num_threads()
     if backend == "auto":
-        backend = _fastest(adapter, onnx, directory, threads, int8, log)
+        backend = _fastest(adapter, onnx, directory, threads, precision, log)
         if backend == "torch":
             return "torch"
     adapter.external_encoder = _engine(backend, onnx, threads, int8)
@@ -64,7 +64,7 @@ def attach(adapter, backend: str, precision: str, log=None) -> str:
     return backend
 
 
-def _fastest(adapter, onnx, directory, threads: int, int8: bool, log) -> str:
+def _fastest(adapter, onnx, directory, threads: int, precision: str, log) -> str:
     """Each installed engine timed on this CPU (one warm-up, then the best of 2 calls), cached per
     checkpoint, CPU, thread count and precision."""
     cpu = platform.processor() or platform.machine()
@@ -74,7 +74,8 @@ def _fastest(adapter, onnx, directory, threads: int, int8: bool, log) -> str:
     except OSError:
         pass
     record = directory / "auto.json"
-    tag = f"{cpu}|{threads}|{'int8' if int8 else 'fp32'}"
+    int8 = precision == "int8"
+    tag = f"{cpu}|{threads}|{precision}"  # torch runs at the requested precision (auto: bf16 where native)
     known = json.loads(record.read_text()) if record.is_file() else {}
     if tag in known:
         return known[tag]["choice"]
@@ -85,8 +86,10 @@ def _fastest(adapter, onnx, directory, threads: int, int8: bool, log) -> str:
         if not _installed(engine) or (engine == "torch" and int8):
             continue
         if engine == "torch":
-            def run():
-                with torch.inference_mode():
+            def run():  # vfm's own path at the requested precision (bf16 autocast where "auto" chose it)
+                from vfm.runtime import autocast
+
+                with torch.inference_mode(), autocast(adapter.device, adapter.encoder_dtype):
                     adapter.model.get_image_embeddings(x)
         else:
             encoder = _engine(engine, onnx, threads, int8)
