@@ -616,3 +616,26 @@ def test_missing_sdk_is_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip() == ("vfm mcp: error: this feature needs the optional package 'mcp'; install it with: "
                                    "pip install 'vfm[mcp]'")
+
+
+def test_segmenter_backend_option(tiny_sam_dir, media, tmp_path):
+    """vfm mcp --backend openvino: the segment tool's masks come from the OpenVINO encoder, equal to torch's."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnx")
+    params = StdioServerParameters(command=sys.executable, args=[
+        "-m", "vfm.cli.main", "mcp", "--root", str(media["root"]), "--segmenter", str(tiny_sam_dir), "--backend", "openvino",
+        "--device", "cpu", "--precision", "fp32"], env={**ENV, "VFM_CACHE_DIR": str(tmp_path / "cache")})
+    client = Client(lambda: stdio_client(params, errlog=open(tmp_path / "err.log", "w")))
+    try:
+        doc = doc_of(client.call("segment", {"image": "img.png", "points": [[60, 40]]}))
+    finally:
+        client.close()
+    from vfm.formats.coco import instances_to_document
+    from vfm.tasks.prompts import Prompt
+    from vfm.tasks.segment import Segmenter
+
+    ref = Segmenter.load(str(tiny_sam_dir), device="cpu", precision="fp32")
+    want = instances_to_document(ref.predict_batch([Prompt(points=np.array([[60.0, 40.0]]))], image=_image(),
+                                                   return_logits=False), file_name="img.png")
+    assert doc["annotations"][0]["segmentation"] == want["annotations"][0]["segmentation"]
+    assert list((tmp_path / "cache" / "exports").glob("*/encoder.onnx"))

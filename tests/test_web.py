@@ -223,6 +223,8 @@ def test_api_key_entered_on_the_page(browser, tiny_sam_dir, tmp_path):
         click_image(page, 200, 210)
         wait_requests(page, 1)
         assert overlay_pixels(page)["count"] == page.evaluate("() => vfm.state.current.area")
+        # the decoder and the embedding were fetched with the key: the click was decoded in the browser
+        assert page.evaluate("() => vfm.state.current.local") is True
         # the key survives a reload
         page.reload()
         assert page.input_value("#apikey") == "k3y"

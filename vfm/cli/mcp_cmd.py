@@ -33,6 +33,9 @@ def add_parser(sub) -> None:
     m.add_argument("--db", default=None, metavar="PATH", help="an index made by vfm index, for the search tool")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="model precision")
+    from vfm.cli.common import add_backend_options
+
+    add_backend_options(p)  # the segmenter's image encoder engine
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default 100M)")
     p.set_defaults(func=run)
 
@@ -48,6 +51,9 @@ def run(args) -> int:
     from vfm.mcp.models import ROLES
     from vfm.mcp.server import Settings, run as serve
 
+    from vfm.models.backends import check_backend
+
+    check_backend(args.backend, args.precision)
     if not 0 < args.port < 65536:
         raise PromptError(f"--port {args.port} is not a port number (1-65535)")
     if args.db is not None and not os.path.isdir(args.db):
@@ -59,7 +65,7 @@ def run(args) -> int:
             raise PromptError(f"--{role.name} is empty; give a model alias, hub id or directory")
         choices[role.name] = list(dict.fromkeys(names))
     settings = Settings(roots=args.root or [os.getcwd()], choices=choices, db=args.db, device=args.device,
-                        precision=args.precision, max_pixels=args.max_pixels)
+                        precision=args.precision, max_pixels=args.max_pixels, backend=args.backend)
     if args.transport == "http":
         try:
             loopback = ipaddress.ip_address(args.host).is_loopback

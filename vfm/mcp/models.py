@@ -40,24 +40,30 @@ class Role:
 class LoadOptions:
     device: str | None = None
     precision: str = "auto"
+    backend: str = "torch"  # the segmenter's image encoder engine; int8 precision applies to it only
+
+    @property
+    def other_precision(self) -> str:
+        """The precision of every model but the segmenter (an int8 export exists for SAM's encoder only)."""
+        return "auto" if self.precision == "int8" else self.precision
 
 
 def _segmenter(name: str, o: LoadOptions):
     from vfm.tasks.segment import Segmenter
 
-    return Segmenter.load(name, device=o.device, precision=o.precision)
+    return Segmenter.load(name, device=o.device, precision=o.precision, backend=o.backend)
 
 
 def _detector(name: str, o: LoadOptions):
     from vfm.tasks.detect import Detector
 
-    return Detector.load(name, device=o.device, precision=o.precision)
+    return Detector.load(name, device=o.device, precision=o.other_precision)
 
 
 def _classifier(name: str, o: LoadOptions):
     from vfm.models.registry import resolve
 
-    precision = "fp32" if o.precision == "auto" else o.precision  # scores equal transformers' (vfm classify)
+    precision = "fp32" if o.other_precision == "auto" else o.other_precision  # scores equal transformers' (vfm classify)
     if resolve(name, task="classify").family == "image-classifier":
         from vfm.tasks.closed_classify import ImageClassifier
 
@@ -70,20 +76,20 @@ def _classifier(name: str, o: LoadOptions):
 def _tracker(name: str, o: LoadOptions):
     from vfm.video.tracker import VideoTracker
 
-    return VideoTracker.load(name, device=o.device, precision=o.precision)
+    return VideoTracker.load(name, device=o.device, precision=o.other_precision)
 
 
 def _concept(name: str, o: LoadOptions):
     from vfm.tasks.concept import ConceptSegmenter  # SAM 3 for ground: text -> masks without a detector
 
-    return ConceptSegmenter.load(name, device=o.device, precision=o.precision)
+    return ConceptSegmenter.load(name, device=o.device, precision=o.other_precision)
 
 
 def _vision_language(task: str):
     def load(name: str, o: LoadOptions):
         from vfm.tasks.vlm import VisionLanguage
 
-        return VisionLanguage.load(name, task=task, device=o.device, precision=o.precision)  # auto: fp32 on CPU
+        return VisionLanguage.load(name, task=task, device=o.device, precision=o.other_precision)  # auto: fp32 on CPU
 
     return load
 

@@ -34,6 +34,7 @@ class Settings:
     device: str | None = None
     precision: str = "auto"
     max_pixels: int | None = None
+    backend: str = "torch"  # the segmenter's image encoder engine (vfm.models.backends)
     tools: list[Tool] = field(default_factory=all_tools)
 
 
@@ -49,7 +50,7 @@ def build_server(settings: Settings, log=None) -> tuple[Server, Context]:
 
     log = log or sys.stderr
     roots = Roots(settings.roots)
-    ctx = Context(roots=roots, models=ModelPool(LoadOptions(settings.device, settings.precision), log=log),
+    ctx = Context(roots=roots, models=ModelPool(LoadOptions(settings.device, settings.precision, settings.backend), log=log),
                   choices=settings.choices, max_pixels=settings.max_pixels, db=settings.db)
     tools = {t.name: t for t in settings.tools}
     schemas = {t.name: t.input_schema(settings.choices) for t in settings.tools}

@@ -38,6 +38,7 @@
         } catch (e) {
           dec.session = null;
           dec.reason = e.message;
+          if (e.status === 401) dec.loading = null; // no API key yet: try again at the next click
         }
         return dec.session;
       })();
