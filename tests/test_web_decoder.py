@@ -23,10 +23,17 @@ pytest.importorskip("onnx")
 def server_url(tiny_sam_dir, tmp_path_factory):
     import os
 
+    before = os.environ.get("VFM_CACHE_DIR")
     os.environ["VFM_CACHE_DIR"] = str(tmp_path_factory.mktemp("vfm-cache"))  # the decoder export goes here
     app = create_app(ServerConfig(segmenter=str(tiny_sam_dir), device="cpu", precision="fp32"))
-    with serve_in_thread(app) as url:
-        yield url
+    try:
+        with serve_in_thread(app) as url:
+            yield url
+    finally:
+        if before is None:
+            os.environ.pop("VFM_CACHE_DIR", None)
+        else:
+            os.environ["VFM_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="module")
