@@ -101,3 +101,22 @@ def test_everything_writes_every_mask_named_object_or_by_class(folder, tmp_path,
     assert [cat["name"] for cat in doc["categories"]] == ["sky", "dog"]
     assert len(doc["annotations"]) == len(c.dataset["annotations"])
     assert {a["category_id"] for a in doc["annotations"]} <= {1, 2}
+
+
+def test_everything_with_the_openvino_encoder_gives_the_torch_masks(folder, tmp_path, tiny_sam_dir, monkeypatch):
+    """vfm label --backend openvino: the same masks as torch fp32; the option is kept with the dataset
+    (a resume with another backend is refused), and only where a SAM segmenter runs."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("onnx")
+    monkeypatch.setenv("VFM_CACHE_DIR", str(tmp_path / "cache"))
+    common = ["--task", "everything", "--segmenter", str(tiny_sam_dir), "--points-per-side", "4",
+              "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--precision", "fp32", "--quiet",
+              "--format", "coco"]
+    assert main(["label", str(folder), "--out", str(tmp_path / "torch"), *common]) == 0
+    assert main(["label", str(folder), "--out", str(tmp_path / "ov"), "--backend", "openvino", *common]) == 0
+    torch_doc = json.loads((tmp_path / "torch" / "coco.json").read_text())
+    ov_doc = json.loads((tmp_path / "ov" / "coco.json").read_text())
+    assert [a["segmentation"] for a in ov_doc["annotations"]] == [a["segmentation"] for a in torch_doc["annotations"]]
+    assert main(["label", str(folder), "--out", str(tmp_path / "ov"), *common]) != 0  # the stored backend differs
+    assert main(["label", str(folder), "--task", "tag", "--backend", "openvino", "--out", str(tmp_path / "t"),
+                 "--quiet"]) != 0

@@ -95,6 +95,9 @@ def add_parser(sub) -> None:
                          "files, served from the document root SOURCE's parent; the settings are printed)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when available)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="model precision (default auto)")
+    from vfm.cli.common import add_backend_options
+
+    add_backend_options(p)  # the segmenter's image encoder engine (int8 applies to it only)
     p.add_argument("--max-pixels", type=int, default=None, help="refuse images with more pixels (default 100M)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run)
@@ -154,6 +157,14 @@ def build_config(args) -> dict:
                           if task in ("semantic", "instance") else None,
         "precision": args.precision, "max_pixels": args.max_pixels,
     }
+    from vfm.models.backends import check_backend
+
+    check_backend(args.backend, args.precision)
+    if (args.backend != "torch" or args.precision == "int8") and task not in ("ground", "everything", "boxes"):
+        raise PromptError(f"--backend / --precision int8 run the SAM segmenter's encoder; --task {task} has none "
+                          "(use them with --task ground, everything or boxes)")
+    if args.backend != "torch":  # only then: datasets labeled before --backend existed resume unchanged
+        config["backend"] = args.backend
     check_config(config)
     return config
 

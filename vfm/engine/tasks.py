@@ -29,7 +29,7 @@ DEFAULT_INSTANCE_MODEL = "mask2former-coco-instance"
 CONFIG_KEYS = ("source", "task", "classes", "detector", "segmenter", "classifier", "box_threshold",
                "text_threshold", "tag_threshold", "points_per_side", "pred_iou_thresh", "stability_score_thresh",
                "precision", "max_pixels", "semantic_model", "boxes_from", "boxes_format", "tracker", "redetect_every",
-               "match_iou", "stride")
+               "match_iou", "stride", "backend")
 
 
 def categories_for(config: dict[str, Any]) -> list[str]:
@@ -99,11 +99,14 @@ class LabelTask:
     def from_config(cls, config: dict[str, Any], device: str | None = None) -> "LabelTask":
         task = config["task"]
         classes = config.get("classes") or None
-        precision = config.get("precision") or "auto"
+        seg_precision = config.get("precision") or "auto"
+        backend = config.get("backend") or "torch"  # the segmenter's image encoder engine
+        precision = "auto" if seg_precision == "int8" else seg_precision  # int8 exists for SAM's encoder only
         if task == "ground":
             from vfm.tasks.ground import Grounder
 
-            grounder = Grounder.load(config["detector"], config["segmenter"], device=device, precision=precision)
+            grounder = Grounder.load(config["detector"], config["segmenter"], device=device, precision=precision,
+                                     segmenter_precision=seg_precision, backend=backend)
 
             def fn(image):
                 return grounder.ground(image, classes, box_threshold=config.get("box_threshold"),
@@ -125,7 +128,8 @@ class LabelTask:
             from vfm.tasks.segment import Segmenter
 
             amg = {k: config[k] for k in ("pred_iou_thresh", "stability_score_thresh") if config.get(k) is not None}
-            generator = MaskGenerator(Segmenter.load(config["segmenter"], device=device, precision=precision),
+            generator = MaskGenerator(Segmenter.load(config["segmenter"], device=device, precision=seg_precision,
+                                                     backend=backend),
                                       points_per_side=config.get("points_per_side") or 32, **amg)
             labeler = None
             if classes:
@@ -153,7 +157,7 @@ class LabelTask:
             from vfm.tasks.segment import Segmenter
 
             prompts = _box_prompts(config)
-            segmenter = Segmenter.load(config["segmenter"], device=device, precision=precision)
+            segmenter = Segmenter.load(config["segmenter"], device=device, precision=seg_precision, backend=backend)
 
             def fn(image):
                 items = prompts.for_image(image.name)

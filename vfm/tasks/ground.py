@@ -36,7 +36,7 @@ class Grounder:
     @classmethod
     def load(
         cls, detector: str | None = None, segmenter: str = "sam-vit-base", device: str | None = None,
-        precision: str = "auto",
+        precision: str = "auto", segmenter_precision: str | None = None, backend: str | None = None,
     ) -> "Grounder":
         """A detector (default grounding-dino-tiny) + segmenter; a SAM 3 ``segmenter`` needs no detector
         and gives a :class:`vfm.tasks.concept.ConceptSegmenter`, which has the same ``ground`` call."""
@@ -50,7 +50,7 @@ class Grounder:
                                   "drop --detector")
             return ConceptSegmenter.load(segmenter, device=device, precision=precision)
         return cls(Detector.load(detector or DEFAULT_DETECTOR, device=device, precision=precision),
-                   Segmenter.load(segmenter, device=device, precision=precision))
+                   Segmenter.load(segmenter, device=device, precision=segmenter_precision or precision, backend=backend))
 
     def ground(
         self,
