@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from test_web import ARGS, CHROMIUM, click_image, overlay_pixels, scene, wait_requests
+from test_web import CHROMIUM, browser, click_image, overlay_pixels, scene, wait_requests  # noqa: F401 (fixture)
 from vfm.server import ServerConfig, create_app
 from vfm.server.testing import serve_in_thread
 
@@ -34,15 +34,6 @@ def server_url(tiny_sam_dir, tmp_path_factory):
             os.environ.pop("VFM_CACHE_DIR", None)
         else:
             os.environ["VFM_CACHE_DIR"] = before
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def server_mask(url, image_id, points, mask_input=None):

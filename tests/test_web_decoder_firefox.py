@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firefox_bidi import FIREFOX, Firefox
+from firefox_bidi import FIREFOX
 from test_web import scene
 from test_web_decoder import iou, server_mask
-from test_web_firefox import OVERLAY, SPY, image_xy, wait_requests
+from test_web_firefox import OVERLAY, SPY, firefox, image_xy, wait_requests  # noqa: F401 (fixture)
 from vfm.server import ServerConfig, create_app
 from vfm.server.testing import serve_in_thread
 
@@ -20,14 +20,6 @@ pytestmark = [
     pytest.mark.slow,
 ]
 pytest.importorskip("onnx")
-
-
-@pytest.fixture(scope="module")
-def firefox():
-    pytest.importorskip("websockets")
-    ff = Firefox()
-    yield ff
-    ff.close()
 
 
 def test_clicks_decode_in_firefox_with_no_request(firefox, tiny_sam_dir, tmp_path, monkeypatch):

@@ -17,8 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vfm.cli.common import add_output_options, add_runtime_options
-from vfm.cli.vlm_opts import Grounding, add_generation_options, add_ground_options, emit_answer, streamer
+from vfm.cli.vlm_opts import Grounding, add_answer_options, emit_answer, streamer
 from vfm.errors import ImageError, PromptError
 from vfm.models.vlm.defaults import DEFAULT_ASK_MODEL, DEFAULT_FRAMES
 
@@ -32,12 +31,7 @@ def add_parser(sub) -> None:
                    help=f"chat VLM or VQA model: alias, hub id or local directory (default {DEFAULT_ASK_MODEL})")
     p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, metavar="N",
                    help=f"a video: N frames sampled uniformly over it (default {DEFAULT_FRAMES})")
-    add_generation_options(p)
-    add_ground_options(p)
-    add_runtime_options(p)
-    p.set_defaults(precision="fp32")
-    add_output_options(p, masks=False, coco=False)
-    p.set_defaults(func=run)
+    add_answer_options(p, run)
 
 
 def run(args) -> int:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from vfm.cli.common import add_output_options, add_runtime_options
 from vfm.cli.images import ImageRun, add_images_argument
-from vfm.cli.vlm_opts import Grounding, add_generation_options, add_ground_options, emit_answer, streamer
+from vfm.cli.vlm_opts import Grounding, add_answer_options, emit_answer, streamer
 from vfm.models.vlm.defaults import DEFAULT_CAPTION_MODEL
 
 
@@ -27,12 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default=DEFAULT_CAPTION_MODEL,
                    help=f"captioning model: alias, hub id or local directory (default {DEFAULT_CAPTION_MODEL})")
     p.add_argument("--detailed", action="store_true", help="a detailed caption (a paragraph) instead of one sentence")
-    add_generation_options(p)
-    add_ground_options(p)
-    add_runtime_options(p)
-    p.set_defaults(precision="fp32")
-    add_output_options(p, masks=False, coco=False)
-    p.set_defaults(func=run)
+    add_answer_options(p, run)
 
 
 def run(args) -> int:

@@ -24,6 +24,19 @@ def add_ground_options(p: argparse.ArgumentParser) -> None:
                    help=f"promptable segmenter for the grounded boxes' masks (default {DEFAULT_SEGMENTER}; 'none': boxes only)")
 
 
+def add_answer_options(p: argparse.ArgumentParser, run) -> None:
+    """What `vfm caption` and `vfm ask` share after their own arguments: generation, --ground, runtime
+    (fp32 by default: the text equals transformers' own), output."""
+    from vfm.cli.common import add_output_options, add_runtime_options
+
+    add_generation_options(p)
+    add_ground_options(p)
+    add_runtime_options(p)
+    p.set_defaults(precision="fp32")
+    add_output_options(p, masks=False, coco=False)
+    p.set_defaults(func=run)
+
+
 def streamer(args):
     """A callback printing the answer as it is generated (plain-text output only), or None."""
     if args.json or args.quiet:
