@@ -27,25 +27,16 @@ async def _answer(request: Request, holder, job, body: dict) -> dict:
     app = request.app
     stored = app.state.store.get(_image_id(body))
     answer = await holder.run(lambda vlm: job(vlm, stored.image))
-    if flag(body, "ground"):
-        found = await app.state.models.captioner.run(lambda g: _phrases(g, stored.image, answer.text))
-        if len(found):
-            from vfm.tasks.answer_grounding import masks_for
+    if flag(body, "ground"):  # the captioner grounds the phrases, the segmenter masks them (each under its own bound)
+        from vfm.tasks.answer_grounding import masks_for, phrases
 
-            found = await app.state.models.segmenter.run(lambda seg: masks_for(found, stored.image, seg))
-        answer.grounding = found
+        hint = "start the server with a Florence-2 --captioner"
+        found = await app.state.models.captioner.run(lambda g: phrases(g, stored.image, answer.text, hint))
+        answer.grounding = await app.state.models.segmenter.run(lambda seg: masks_for(found, stored.image, seg))
     doc = answer.to_document()
     if "image" in doc and stored.file_name:
         doc["image"]["file_name"] = stored.file_name
     return doc
-
-
-def _phrases(grounder, image, text):
-    from vfm.errors import PromptError
-
-    if not grounder.adapter.grounds:
-        raise PromptError(f"'ground' needs a server started with a Florence-2 --captioner (this one's is '{grounder.name}')")
-    return grounder.ground_text(image, text)
 
 
 def _image_id(body: dict) -> str:

@@ -17,9 +17,18 @@ from vfm.results.instances import Instances
 from vfm.models.vlm.defaults import DEFAULT_GROUNDER, DEFAULT_SEGMENTER  # noqa: F401
 
 
+def phrases(grounder, image: LoadedImage, text: str, hint: str = "use a Florence-2 grounder") -> Instances:
+    """The boxes of ``text``'s phrases; PromptError (ending with ``hint``) when ``grounder`` is not Florence-2."""
+    from vfm.errors import PromptError
+
+    if not grounder.adapter.grounds:
+        raise PromptError(f"grounding an answer needs Florence-2 phrase grounding; '{grounder.name}' has none ({hint})")
+    return grounder.ground_text(image, text)
+
+
 def ground_answer(answer: Answer, image: LoadedImage, grounder, segmenter=None) -> Answer:
     """Set ``answer.grounding``: boxes (+ masks with a ``segmenter``) of the answer's phrases."""
-    found = grounder.ground_text(image, answer.text)
+    found = phrases(grounder, image, answer.text)
     answer.grounding = masks_for(found, image, segmenter) if segmenter is not None else found
     return answer
 

@@ -26,24 +26,13 @@ async def grounded(answer, image, args, ctx):
     """The answer's phrases as boxes and masks when ``ground`` is set (``answer.grounding``), and the overlay."""
     if not args.get("ground"):
         return None
-    from vfm.errors import PromptError
-    from vfm.tasks.answer_grounding import masks_for
-
-    grounder = ctx.model({}, "captioner")
-
-    def phrases(florence):
-        if not florence.adapter.grounds:
-            raise PromptError(f"ground needs a Florence-2 captioner; this server's first is '{florence.name}' "
-                              "(start vfm mcp with --captioner florence-2-base)")
-        return florence.ground_text(image, answer.text)
-
-    found = await ctx.models.run([grounder], phrases)
-    if len(found):
-        found = await ctx.models.run([ctx.model({}, "segmenter")], lambda seg: masks_for(found, image, seg))
-    answer.grounding = found
     from vfm.formats.png import draw_overlay
+    from vfm.tasks.answer_grounding import masks_for, phrases
 
-    return draw_overlay(image.pixels, found)
+    hint = "start vfm mcp with --captioner florence-2-base first"
+    found = await ctx.models.run([ctx.model({}, "captioner")], lambda g: phrases(g, image, answer.text, hint))
+    answer.grounding = await ctx.models.run([ctx.model({}, "segmenter")], lambda seg: masks_for(found, image, seg))
+    return draw_overlay(image.pixels, answer.grounding)
 
 
 def document(answer, image) -> dict[str, Any]:

@@ -48,13 +48,17 @@ def sampling_kwargs(max_new_tokens: int, temperature: float | None) -> dict[str,
 
 class _Streamer:
     """transformers' streamer protocol (``put`` / ``end``): decodes the growing answer, calls ``on_text``
-    with each new piece once it is a whole character, and notes the time of the first new token."""
+    with each new piece once it is a whole character, and notes the time of the first new token.
+
+    Only the tokens since the last line break are decoded again at each step (as transformers'
+    TextStreamer does), so streaming stays linear in the answer's length.
+    """
 
     def __init__(self, decode: Callable[[list[int]], str], on_text: Callable[[str], None] | None, skip_first: bool):
         self.decode, self.on_text = decode, on_text
         self.skip_first = skip_first  # the first put is the prompt (decoder-only) or the decoder's start token
-        self.ids: list[int] = []
-        self.printed = 0
+        self.cache: list[int] = []  # tokens of the current line
+        self.printed = 0  # characters of the current line already handed on
         self.first_token_time: float | None = None
 
     def put(self, value: torch.Tensor) -> None:
@@ -63,22 +67,24 @@ class _Streamer:
             return
         if self.first_token_time is None:
             self.first_token_time = time.perf_counter()
-        self.ids.extend(int(v) for v in value.reshape(-1).tolist())
         if self.on_text is None:
             return
-        text = self.decode(self.ids)
+        self.cache.extend(int(v) for v in value.reshape(-1).tolist())
+        text = self.decode(self.cache)
         if text.endswith("\ufffd"):  # a multi-byte character not complete yet
             return
+        self._emit(text)
+        if text.endswith("\n"):
+            self.cache, self.printed = [], 0
+
+    def end(self) -> None:
+        if self.on_text is not None and self.cache:
+            self._emit(self.decode(self.cache))
+
+    def _emit(self, text: str) -> None:
         if len(text) > self.printed:
             self.on_text(text[self.printed:])
             self.printed = len(text)
-
-    def end(self) -> None:
-        if self.on_text is not None:
-            text = self.decode(self.ids)
-            if len(text) > self.printed:
-                self.on_text(text[self.printed:])
-                self.printed = len(text)
 
 
 def generate(model, inputs: dict[str, Any], *, prompt_length: int, decode: Callable[[list[int]], str],
